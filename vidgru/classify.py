@@ -1,0 +1,274 @@
+"""Whole-video classification: frames -> embeddings -> sliding windows -> clip GRU -> timeline.
+
+A video is sampled at ``sample_fps``; every frame is embedded once. Windows of ``window_s`` seconds start every
+``stride_s`` seconds; each window's embeddings go through the clip model, giving per-window class
+probabilities. The clip-level label is the argmax of the mean window probability. Segments merge consecutive
+windows with the same label; each window "owns" the time around its centre, so a segment boundary falls
+within one stride of where the content changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from vidgru.errors import CheckpointError, ConfigError
+from vidgru.temporal import ClipCheckpoint, load_checkpoint
+from vidgru.types import ClipResult, Segment, VideoInfo, WindowPrediction
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "camera_motion.pt"
+
+
+def default_model_path() -> Path:
+    """The clip model shipped inside the package (used when no ``--model`` is given)."""
+    path = Path(str(resources.files("vidgru") / "models" / DEFAULT_MODEL_NAME))
+    if not path.is_file():
+        raise CheckpointError(f"no --model given and the default model {path} is not installed")
+    return path
+
+
+@dataclass(frozen=True)
+class EmbeddedVideo:
+    """A video reduced to per-frame embeddings: ``timestamps_s`` (N,), ``embeddings`` (N, D) float32."""
+
+    source: str
+    info: VideoInfo
+    timestamps_s: np.ndarray
+    embeddings: np.ndarray
+    duration_s: float
+
+
+def embed_video(
+    source: str,
+    embedder,
+    *,
+    sample_fps: float | None,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    on_frames: Callable[[int], None] | None = None,
+) -> EmbeddedVideo:
+    """Decode ``source`` at ``sample_fps`` and embed every sampled frame, batch by batch (bounded memory:
+    only embeddings are kept, never frames)."""
+    from vidgru.video import VideoSource
+
+    batch: list[np.ndarray] = []
+    stamps: list[float] = []
+    chunks: list[np.ndarray] = []
+    size = getattr(embedder, "batch_size", 32)
+    with VideoSource(source, sample_fps=sample_fps, fps=fps, max_frames=max_frames) as src:
+        for frame in src:
+            batch.append(embedder.preprocess.crop(frame.image))
+            stamps.append(frame.timestamp_s)
+            if len(batch) == size:
+                chunks.append(embedder.embed(np.stack(batch)))
+                if on_frames:
+                    on_frames(len(batch))
+                batch.clear()
+        if batch:
+            chunks.append(embedder.embed(np.stack(batch)))
+            if on_frames:
+                on_frames(len(batch))
+        info = src.info
+    emb = np.concatenate(chunks) if chunks else np.zeros((0, embedder.embed_dim), np.float32)
+    # Time covered: up to one frame past the last sampled frame, or the container's duration when the whole
+    # video was read (sampling may stop short of the end).
+    duration = stamps[-1] + 1.0 / info.fps if stamps else 0.0
+    if (max_frames is None or len(stamps) < max_frames) and info.duration_s:
+        duration = max(duration, info.duration_s)
+    return EmbeddedVideo(source, info, np.asarray(stamps, np.float64), emb, duration)
+
+
+def window_starts(duration_s: float, window_s: float, stride_s: float) -> list[float]:
+    """Start times of the sliding windows covering [0, duration_s]; one window when the video is short."""
+    if duration_s <= window_s:
+        return [0.0]
+    n = math.ceil((duration_s - window_s) / stride_s - 1e-9) + 1
+    return [min(k * stride_s, duration_s - window_s) for k in range(n)]
+
+
+def window_probabilities(
+    net, timestamps_s: np.ndarray, embeddings: np.ndarray, duration_s: float, *, window_s: float,
+    stride_s: float, device: str = "cpu", batch_size: int = 64,
+) -> list[tuple[float, float, np.ndarray]]:
+    """Run a clip model over sliding windows of embedded frames.
+
+    Args:
+        net: a clip model taking (B, T, D) and (B,) lengths.
+        timestamps_s: (N,) seconds; embeddings: (N, D) float32.
+    Returns:
+        (start_s, end_s, probs (C,)) for each window that contains at least one frame.
+    """
+    import torch
+
+    spans = []
+    for start in window_starts(duration_s, window_s, stride_s):
+        end = min(start + window_s, duration_s) if duration_s > 0 else start + window_s
+        idx = np.nonzero((timestamps_s >= start - 1e-6) & (timestamps_s < end - 1e-6))[0]
+        if len(idx):
+            spans.append((start, end, idx))
+    out = []
+    for b in range(0, len(spans), batch_size):
+        chunk = spans[b : b + batch_size]
+        t_max = max(len(idx) for _, _, idx in chunk)
+        x = np.zeros((len(chunk), t_max, embeddings.shape[1]), np.float32)  # (B, T, D), zero-padded
+        lengths = np.zeros(len(chunk), np.int64)
+        for i, (_, _, idx) in enumerate(chunk):
+            x[i, : len(idx)] = embeddings[idx]
+            lengths[i] = len(idx)
+        with torch.inference_mode():
+            logits = net(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
+            probs = logits.float().softmax(dim=1).cpu().numpy()  # (B, C)
+        out.extend((start, end, p) for (start, end, _), p in zip(chunk, probs))
+    return out
+
+
+def merge_segments(windows: list[WindowPrediction], duration_s: float) -> list[Segment]:
+    """Consecutive windows with the same label -> segments. Window k owns the time between the midpoints of
+    its centre and its neighbours' centres; the first starts at 0 and the last ends at ``duration_s``."""
+    if not windows:
+        return []
+    centres = [(w.start_s + w.end_s) / 2 for w in windows]
+    bounds = [0.0] + [(a + b) / 2 for a, b in zip(centres, centres[1:])] + [max(duration_s, windows[-1].end_s)]
+    segments: list[Segment] = []
+    run_start, scores = 0, [windows[0].score]
+    for k in range(1, len(windows) + 1):
+        if k < len(windows) and windows[k].label == windows[run_start].label:
+            scores.append(windows[k].score)
+            continue
+        segments.append(Segment(bounds[run_start], bounds[k], windows[run_start].label, float(np.mean(scores))))
+        if k < len(windows):
+            run_start, scores = k, [windows[k].score]
+    return segments
+
+
+class ClipClassifier:
+    """A trained clip model together with the backbone it was trained on.
+
+    Args:
+        checkpoint: a loaded :class:`~vidgru.temporal.ClipCheckpoint`.
+        window_s, stride_s, sample_fps: override the sampling the model was trained with.
+        weights: backbone weights override (a path), e.g. when the model used custom weights.
+        device, precision, batch_size: passed to the embedder.
+    """
+
+    def __init__(
+        self,
+        checkpoint: ClipCheckpoint,
+        *,
+        window_s: float | None = None,
+        stride_s: float | None = None,
+        sample_fps: float | None = None,
+        weights: str | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        batch_size: int = 32,
+        embedder=None,
+    ) -> None:
+        from vidgru.backbone import create_embedder, resolve_device
+
+        self.checkpoint = checkpoint
+        self.class_names = list(checkpoint.class_names)
+        s = checkpoint.sampling
+        self.window_s = float(window_s or s.get("window_s", 2.0))
+        self.stride_s = float(stride_s or s.get("stride_s", self.window_s / 2))
+        self.sample_fps = float(sample_fps or s.get("sample_fps", 8.0))
+        bb = checkpoint.backbone
+        if embedder is None:
+            wanted = weights or (None if str(bb.get("weights", "")).startswith("custom-") else bb.get("weights"))
+            if str(bb.get("weights", "")).startswith("custom-") and weights is None:
+                raise ConfigError(
+                    f"the model was trained on custom backbone weights ({bb['weights']}); pass them with --weights"
+                )
+            embedder = create_embedder(
+                bb["name"], weights=wanted, device=device, precision=precision, batch_size=batch_size,
+                spatial_grid=int(bb.get("spatial_grid", 1)),
+            )
+        if embedder.embed_dim != checkpoint.model.embed_dim:
+            raise CheckpointError(
+                f"model expects {checkpoint.model.embed_dim}-d embeddings but backbone {embedder.name} gives "
+                f"{embedder.embed_dim}"
+            )
+        self.embedder = embedder
+        self.device = resolve_device(device)
+        self.net = checkpoint.build(self.device)
+
+    @classmethod
+    def from_path(cls, path: str | Path | None, **kwargs) -> ClipClassifier:
+        """Load ``path``, or the packaged default model when ``path`` is None."""
+        return cls(load_checkpoint(path if path is not None else default_model_path()), **kwargs)
+
+    @property
+    def frames_per_window(self) -> int:
+        return max(1, round(self.window_s * self.sample_fps))
+
+    def predict_windows(self, timestamps_s: np.ndarray, embeddings: np.ndarray, duration_s: float
+                        ) -> list[WindowPrediction]:
+        """Slide windows over embedded frames (N,) / (N, D) and return per-window class probabilities."""
+        spans = window_probabilities(self.net, timestamps_s, embeddings, duration_s, window_s=self.window_s,
+                                     stride_s=self.stride_s, device=self.device)
+        out = []
+        for start, end, p in spans:
+            k = int(p.argmax())
+            out.append(WindowPrediction(start, end, self.class_names[k], float(p[k]), p))
+        return out
+
+    def classify_embedded(self, video: EmbeddedVideo) -> ClipResult:
+        duration = video.duration_s
+        windows = self.predict_windows(video.timestamps_s, video.embeddings, duration)
+        if not windows:
+            raise ConfigError(f"{video.source}: no frames to classify")
+        mean = np.mean([w.scores for w in windows], axis=0)
+        k = int(mean.argmax())
+        return ClipResult(
+            video=video.source,
+            label=self.class_names[k],
+            score=float(mean[k]),
+            scores={name: float(p) for name, p in zip(self.class_names, mean)},
+            windows=windows,
+            segments=merge_segments(windows, duration),
+            frames_used=len(video.timestamps_s),
+            duration_s=duration,
+        )
+
+    def classify(self, source: str, *, fps: float | None = None,
+                 on_frames: Callable[[int], None] | None = None) -> ClipResult:
+        """Classify one video file, image folder or glob. Raises VideoOpenError for unreadable input."""
+        embedded = embed_video(source, self.embedder, sample_fps=self.sample_fps, fps=fps, on_frames=on_frames)
+        return self.classify_embedded(embedded)
+
+    def stream(self, source: str | int, *, fps: float | None = None) -> Iterator[WindowPrediction]:
+        """Live classification: every ``stride_s`` seconds of new frames, one prediction. The GRU's hidden
+        state is carried from one stride to the next, so each frame is processed once and context persists.
+        Runs until the source ends or the caller stops iterating."""
+        import torch
+
+        from vidgru.video import VideoSource
+
+        stateful = hasattr(self.net, "forward_stream")
+        per_stride = max(1, round(self.stride_s * self.sample_fps))
+        hidden, prev, buf, stamps = None, None, [], []
+        with VideoSource(source, sample_fps=self.sample_fps, fps=fps) as src:
+            for frame in src:
+                buf.append(self.embedder.preprocess.crop(frame.image))
+                stamps.append(frame.timestamp_s)
+                if len(buf) < per_stride:
+                    continue
+                x = torch.from_numpy(self.embedder.embed(np.stack(buf))).to(self.device)[None]  # (1, T, D)
+                with torch.inference_mode():
+                    if stateful:
+                        logits, hidden = self.net.forward_stream(x, hidden=hidden, prev=prev)
+                        prev = x[:, -1]
+                    else:
+                        logits = self.net(x)
+                p = logits.float().softmax(dim=1)[0].cpu().numpy()
+                k = int(p.argmax())
+                yield WindowPrediction(stamps[0], stamps[-1], self.class_names[k], float(p[k]), p)
+                buf, stamps = [], []

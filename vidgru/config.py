@@ -1,0 +1,175 @@
+"""Typed settings for each command, parsed once at the edge.
+
+A config is a frozen dataclass. Values come from, in increasing priority: the dataclass defaults, a YAML file
+(``--config FILE``, flat ``key: value`` pairs named like the command-line options with ``_`` for ``-``), and
+command-line flags. Unknown keys and bad values raise :class:`ConfigError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vidgru.errors import ConfigError
+
+C = TypeVar("C")
+
+DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def _check_positive(obj: Any, *names: str, allow_none: bool = True) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is None and allow_none:
+            continue
+        if value is None or value <= 0:
+            raise ConfigError(f"{name}: must be > 0, got {value}")
+
+
+def _check_choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(obj, name)
+    if value not in choices:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """Settings of ``vidgru classify``. ``None`` for a sampling value means "as the model was trained"."""
+
+    model: str | None = None
+    window_s: float | None = None
+    stride_s: float | None = None
+    sample_fps: float | None = None
+    fps: float | None = None
+    weights: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 32
+    top_k: int = 3
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "window_s", "stride_s", "sample_fps", "fps", "batch_size", "top_k")
+        _check_choice(self, "precision", PRECISIONS)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of ``vidgru train``: data, embedding, model and optimisation."""
+
+    data: str | None = None
+    out: str = "model.pt"
+    val_dir: str | None = None
+    val_fraction: float = 0.2
+    # embedding
+    backbone: str = "mobilenet_v2"
+    weights: str | None = None
+    spatial_grid: int = 1
+    sample_fps: float = 8.0
+    max_frames: int = 256
+    cache_dir: str | None = None
+    # windows (training samples and later classification)
+    window_s: float = 2.0
+    stride_s: float = 1.0
+    # model
+    head: str = "gru"
+    proj_dim: int = 256
+    hidden_size: int = 256
+    num_layers: int = 1
+    bidirectional: bool = False
+    pooling: str = "attention"
+    dropout: float = 0.2
+    # optimisation
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    patience: int = 12
+    seed: int = 0
+    speed_jitter: float = 0.2
+    device: str = "auto"
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        from vidgru.backbone import BACKBONES
+        from vidgru.temporal import HEADS, POOLINGS
+
+        _check_positive(self, "sample_fps", "max_frames", "window_s", "stride_s", "proj_dim", "hidden_size",
+                        "num_layers", "epochs", "batch_size", "lr", "patience", "spatial_grid")
+        _check_choice(self, "backbone", tuple(BACKBONES))
+        _check_choice(self, "head", HEADS)
+        _check_choice(self, "pooling", POOLINGS)
+        _check_choice(self, "precision", PRECISIONS)
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction: must be between 0 and 1, got {self.val_fraction}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.speed_jitter < 1.0:
+            raise ConfigError(f"speed_jitter: must be in [0, 1), got {self.speed_jitter}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay: must be >= 0, got {self.weight_decay}")
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check/convert one YAML value against a field's type (int, float, str, bool and ``X | None``)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(key, value, args[0])
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config {path}: no such file")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: expected a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def build_config(cls: type[C], file: str | Path | None = None, **overrides: Any) -> C:
+    """Defaults < YAML ``file`` < ``overrides`` whose value is not None. Keys may use ``-`` or ``_``."""
+    hints = typing.get_type_hints(cls)
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    values: dict[str, Any] = {}
+    if file is not None:
+        for raw_key, value in read_yaml(file).items():
+            key = str(raw_key).replace("-", "_")
+            if key not in allowed:
+                raise ConfigError(f"config {file}: unknown key {raw_key!r}; allowed keys: {', '.join(allowed)}")
+            values[key] = _coerce(key, value, hints[key])
+    for key, value in overrides.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown setting {key!r}; allowed: {', '.join(allowed)}")
+        if value is not None:
+            values[key] = value
+    return cls(**values)

@@ -1,0 +1,1 @@
+"""Training: labelled data sets, the embedding cache, training loops and synthetic data."""

@@ -1,0 +1,86 @@
+"""On-disk cache of per-frame embeddings, so each clip is decoded and embedded once.
+
+An entry is keyed by the clip's *content* fingerprint (not its path or mtime: renaming or touching a file
+keeps its entry; editing it does not), the embedder identity (backbone, weights id, spatial grid) and the
+sampling settings. Entries are ``.npz`` files holding ``timestamps_s`` (N,) float64 and ``embeddings``
+(N, D) float16, written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidgru.classify import EmbeddedVideo, embed_video
+
+CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$VIDGRU_CACHE`` or ``$XDG_CACHE_HOME/vidgru/embeddings`` (``~/.cache/vidgru/embeddings``)."""
+    if os.environ.get("VIDGRU_CACHE"):
+        return Path(os.environ["VIDGRU_CACHE"]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "vidgru" / "embeddings"
+
+
+def content_fingerprint(path: str | Path) -> str:
+    """sha256 of a file's bytes, or of every file (name + bytes) in an image folder, in sorted order."""
+    p = Path(path)
+    h = hashlib.sha256()
+    files = sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if p.is_dir():
+            h.update(f.name.encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedEmbeddings:
+    timestamps_s: np.ndarray  # (N,) float64
+    embeddings: np.ndarray  # (N, D) float32
+    duration_s: float
+
+
+class EmbeddingCache:
+    """Get-or-compute store of :class:`CachedEmbeddings` under ``root``."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root else default_cache_dir()
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, path: str | Path, identity: dict, sampling: dict) -> str:
+        meta = {"v": CACHE_VERSION, "content": content_fingerprint(path), "embedder": identity, "sampling": sampling}
+        return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:40]
+
+    def get_or_compute(self, path: str, embedder, *, sample_fps: float, max_frames: int | None) -> CachedEmbeddings:
+        """Load the entry for ``path`` or compute it with ``embedder`` (raises VideoOpenError on bad input)."""
+        sampling = {"sample_fps": sample_fps, "max_frames": max_frames}
+        key = self.key(path, embedder.identity, sampling)
+        entry = self.root / key[:2] / f"{key}.npz"
+        if entry.is_file():
+            try:
+                with np.load(entry) as z:
+                    self.hits += 1
+                    return CachedEmbeddings(z["timestamps_s"], z["embeddings"].astype(np.float32),
+                                            float(z["duration_s"]))
+            except (OSError, ValueError, KeyError):
+                entry.unlink(missing_ok=True)  # a damaged entry is recomputed, never trusted
+        self.misses += 1
+        video: EmbeddedVideo = embed_video(path, embedder, sample_fps=sample_fps, max_frames=max_frames)
+        result = CachedEmbeddings(video.timestamps_s, video.embeddings, video.duration_s)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f"{entry.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, timestamps_s=result.timestamps_s, embeddings=result.embeddings.astype(np.float16),
+                 duration_s=np.float64(result.duration_s))
+        os.replace(tmp, entry)
+        return result
