@@ -189,7 +189,7 @@ def train_clip_model(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
-            loss_sum += float(loss) * len(pick)
+            loss_sum += loss.item() * len(pick)
             correct += int((logits.argmax(1) == y).sum())
             total += len(pick)
         sched.step()

@@ -1,0 +1,141 @@
+"""Backbone embedders: real pretrained weights, preprocessing, weight resolution and its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidgru.backbone import (
+    BACKBONES,
+    Preprocess,
+    TorchEmbedder,
+    preprocess_for,
+    resolve_weights,
+    weights_status,
+)
+from vidgru.errors import ConfigError, WeightsUnavailableError
+
+
+@pytest.mark.parametrize(
+    ("photo", "expected"),
+    [
+        ("chelsea", {"tabby", "tiger cat", "Egyptian cat"}),
+        ("coffee", {"espresso", "cup", "coffee mug"}),
+    ],
+    ids=["cat", "coffee"],
+)
+def test_imagenet_head_recognises_real_photos(embedder, photo, expected):
+    skimage_data = pytest.importorskip("skimage.data")
+    image = getattr(skimage_data, photo)()  # (H, W, 3) uint8 RGB, public-domain photos shipped by scikit-image
+    top5 = [name for name, _ in embedder.predict_imagenet([image], topk=5)[0]]
+    assert expected & set(top5), f"top-5 for {photo}: {top5}"
+    assert embedder.predict_imagenet([image], topk=1)[0][0][0] in expected
+
+
+def test_real_video_frame_gets_a_sensible_class(embedder, shared_data):
+    from vidgru.video import read_frames
+
+    # Frame 20 of the cockatoo clip shows the bird's head in full (frame 0 is a blurry close-up of feathers).
+    frame = read_frames(shared_data / "imageio_samples/images/cockatoo.mp4", max_frames=21)[20]
+    top5 = [name for name, _ in embedder.predict_imagenet([frame.image])[0]]
+    assert top5[0] == "sulphur-crested cockatoo", top5
+
+
+def test_embeddings_shape_dtype_and_determinism(embedder):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (120 + 10 * i, 160, 3), dtype=np.uint8) for i in range(5)]
+    a = embedder.embed(frames)
+    b = embedder.embed(frames[:2])
+    assert a.shape == (5, 1280) and a.dtype == np.float32
+    np.testing.assert_allclose(a[:2], b, rtol=1e-4, atol=1e-4)
+    assert embedder.embed([]).shape == (0, 1280)
+
+
+def test_spatial_grid_multiplies_the_embedding_size():
+    emb = TorchEmbedder("mobilenet_v2", device="cpu", spatial_grid=2)
+    x = np.zeros((2, 224, 224, 3), np.uint8)
+    assert emb.embed(x).shape == (2, 1280 * 4)
+    assert emb.identity == {"name": "mobilenet_v2", "weights": "IMAGENET1K_V1", "embed_dim": 5120, "spatial_grid": 2}
+
+
+def test_preprocess_resizes_short_side_and_centre_crops():
+    pre = preprocess_for("mobilenet_v2")
+    assert (pre.resize_size, pre.crop_size) == (256, 224)
+    image = np.zeros((480, 640, 3), np.uint8)
+    image[:, 320:] = 255  # right half white
+    crop = pre.crop(image)
+    assert crop.shape == (224, 224, 3)
+    assert crop[:, :100].max() == 0 and crop[:, 124:].min() == 255  # centre line stays in the middle
+    tiny = Preprocess(256, 224, (0.5,) * 3, (0.5,) * 3).crop(np.zeros((20, 30, 3), np.uint8))
+    assert tiny.shape == (224, 224, 3)
+
+
+def test_weights_resolution_uses_the_offline_package():
+    resolved = resolve_weights("mobilenet_v2")
+    assert resolved.weights_id == "IMAGENET1K_V1"
+    assert resolved.source in {"hub-cache", "offline-package"}
+    assert resolved.path.name == "mobilenet_v2-b0353104.pth"
+    assert "available" in weights_status("mobilenet_v2")
+
+
+def test_explicit_weights_file(tmp_path):
+    import torch
+    import torchvision
+
+    path = tmp_path / "my_resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    emb = TorchEmbedder("resnet18", weights=str(path), device="cpu")
+    assert emb.resolved.source == "explicit" and emb.weights_id.startswith("custom-")
+    assert emb.embed(np.zeros((1, 64, 64, 3), np.uint8)).shape == (1, 512)
+    with pytest.raises(WeightsUnavailableError, match="not a mobilenet_v2 state dict"):
+        TorchEmbedder("mobilenet_v2", weights=str(path), device="cpu")
+
+
+def test_missing_weights_name_the_file_and_where_to_put_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("VIDGRU_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailableError, match=r"resnet18-f37072fd\.pth.*--weights PATH"):
+        resolve_weights("resnet18")
+
+
+def test_failed_download_is_a_clear_error(monkeypatch, tmp_path):
+    import vidgru.backbone as backbone
+
+    def offline(url, dst):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("VIDGRU_OFFLINE", raising=False)
+    monkeypatch.setattr(backbone, "_download", offline)
+    with pytest.raises(WeightsUnavailableError, match="download from https://.*failed"):
+        resolve_weights("efficientnet_b0")
+
+
+def test_random_weights_only_when_asked():
+    assert resolve_weights("resnet18", "none").source == "random"
+    emb = TorchEmbedder("mobilenet_v3_small", weights="none", device="cpu")
+    assert emb.embed(np.zeros((1, 224, 224, 3), np.uint8)).shape == (1, 576)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_backbone_builds_and_reports_its_size(name):
+    emb = TorchEmbedder(name, weights="none", device="cpu")
+    out = emb.embed(np.zeros((1, 224, 224, 3), np.uint8))
+    assert out.shape == (1, BACKBONES[name].channels)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "vgg16"}, "unknown name 'vgg16'"),
+        ({"weights": "IMAGENET9K"}, "not a weights id"),
+        ({"weights": "missing/file.pth"}, "does not exist"),
+        ({"device": "tpu"}, "unknown device"),
+        ({"precision": "int4"}, "precision"),
+        ({"spatial_grid": 0}, "spatial_grid"),
+    ],
+    ids=["backbone", "weights-id", "weights-file", "device", "precision", "grid"],
+)
+def test_bad_settings_raise_config_error(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        TorchEmbedder(**{"name": "mobilenet_v2", "device": "cpu", **kwargs})
