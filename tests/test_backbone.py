@@ -55,7 +55,8 @@ def test_spatial_grid_multiplies_the_embedding_size():
     emb = TorchEmbedder("mobilenet_v2", device="cpu", spatial_grid=2)
     x = np.zeros((2, 224, 224, 3), np.uint8)
     assert emb.embed(x).shape == (2, 1280 * 4)
-    assert emb.identity == {"name": "mobilenet_v2", "weights": "IMAGENET1K_V1", "embed_dim": 5120, "spatial_grid": 2}
+    assert emb.identity == {"name": "mobilenet_v2", "weights": "IMAGENET1K_V1", "embed_dim": 5120,
+                            "appearance_dim": 5120, "spatial_grid": 2, "motion": None}
 
 
 def test_preprocess_resizes_short_side_and_centre_crops():

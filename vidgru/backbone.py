@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from vidgru.errors import ConfigError, WeightsUnavailableError
+from vidgru.motion_features import MotionSpec, MotionStream
 
 if TYPE_CHECKING:
     import torch
@@ -285,9 +286,17 @@ class Embedder(Protocol):
     name: str
     weights_id: str
     embed_dim: int
+    appearance_dim: int
     spatial_grid: int
+    motion: MotionSpec | None
+    preprocess: Preprocess
 
-    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+    @property
+    def identity(self) -> dict: ...
+
+    def new_stream(self) -> MotionStream | None: ...
+
+    def embed(self, images: Sequence[np.ndarray], stream: MotionStream | None = None) -> np.ndarray:
         """N frames (H, W, 3) uint8 RGB -> (N, embed_dim) float32."""
         ...
 
@@ -303,7 +312,15 @@ class TorchEmbedder:
         precision: ``auto`` (fp16 autocast on CUDA, fp32 elsewhere), ``fp32``, ``fp16`` or ``bf16``.
         spatial_grid: 1 for global average pooling (D = C); g > 1 average-pools the final feature map to a
             g x g grid and concatenates the cells (D = C * g * g), keeping coarse spatial layout.
+        motion: also compute frame-pair motion descriptors (:mod:`vidgru.motion_features`) and append them:
+            ``embed_dim = appearance_dim + motion.dim``. Frames passed to :meth:`embed` are then taken as
+            consecutive frames of one sequence.
         allow_download: see :func:`resolve_weights`.
+
+    Example:
+        >>> emb = TorchEmbedder("mobilenet_v2", device="cpu")   # doctest: +SKIP
+        >>> emb.embed(frames).shape                               # doctest: +SKIP
+        (N, 1280)
     """
 
     def __init__(
@@ -315,6 +332,7 @@ class TorchEmbedder:
         batch_size: int = 32,
         precision: str = "auto",
         spatial_grid: int = 1,
+        motion: MotionSpec | None = None,
         allow_download: bool = True,
     ) -> None:
         import torch
@@ -331,7 +349,9 @@ class TorchEmbedder:
         self.resolved = resolve_weights(name, weights, allow_download=allow_download)
         self.weights_id = self.resolved.weights_id
         self.spatial_grid = spatial_grid
-        self.embed_dim = self.spec.channels * spatial_grid * spatial_grid
+        self.motion = motion
+        self.appearance_dim = self.spec.channels * spatial_grid * spatial_grid
+        self.embed_dim = self.appearance_dim + (motion.dim if motion else 0)
         self.batch_size = batch_size
         self.device = resolve_device(device)
         self.preprocess = preprocess_for(name, self.weights_id)
@@ -368,8 +388,14 @@ class TorchEmbedder:
             "name": self.name,
             "weights": self.weights_id,
             "embed_dim": self.embed_dim,
+            "appearance_dim": self.appearance_dim,
             "spatial_grid": self.spatial_grid,
+            "motion": self.motion.to_dict() if self.motion else None,
         }
+
+    def new_stream(self) -> MotionStream | None:
+        """A fresh motion state for one video (None when this embedder computes no motion descriptors)."""
+        return MotionStream(self.motion) if self.motion else None
 
     def _to_input(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         import torch
@@ -402,13 +428,18 @@ class TorchEmbedder:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.split(":")[0], dtype=self._dtype)
 
-    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """N frames (H, W, 3) uint8 RGB (or already-cropped (N, crop, crop, 3) uint8) -> (N, D) float32."""
+    def embed(self, images: Sequence[np.ndarray], stream: MotionStream | None = None) -> np.ndarray:
+        """N frames (H, W, 3) uint8 RGB (or already-cropped (N, crop, crop, 3) uint8) -> (N, D) float32.
+
+        With motion descriptors, ``images`` are consecutive frames and ``stream`` carries the previous
+        frames across calls (see :meth:`new_stream`); without a stream, the batch is its own sequence."""
         import torch
         import torch.nn.functional as F
 
         if len(images) == 0:
             return np.zeros((0, self.embed_dim), np.float32)
+        if self.motion is not None and stream is None:
+            stream = self.new_stream()
         out = []
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(images), self.batch_size):
@@ -417,7 +448,10 @@ class TorchEmbedder:
                 pooled = F.adaptive_avg_pool2d(fmap, self.spatial_grid)  # (B, C, g, g)
                 if self.spec.family == "convnext":
                     pooled = self.model.classifier[0](pooled)  # convnext's LayerNorm2d before its head
-                out.append(pooled.flatten(1).float().cpu().numpy())
+                features = pooled.flatten(1).float()
+                if stream is not None:
+                    features = torch.cat([features, stream.update(fmap)], dim=1)
+                out.append(features.cpu().numpy())
         return np.concatenate(out)
 
     def predict_imagenet(self, images: Sequence[np.ndarray], topk: int = 5) -> list[list[tuple[str, float]]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vidgru.errors import CheckpointError, ConfigError
+from vidgru.motion_features import MotionSpec
 from vidgru.temporal import ClipCheckpoint, load_checkpoint
 from vidgru.types import ClipResult, Segment, VideoInfo, WindowPrediction
 
@@ -53,29 +54,34 @@ def embed_video(
     sample_fps: float | None,
     fps: float | None = None,
     max_frames: int | None = None,
-    on_frames: Callable[[int], None] | None = None,
+    progress=None,
 ) -> EmbeddedVideo:
     """Decode ``source`` at ``sample_fps`` and embed every sampled frame, batch by batch (bounded memory:
-    only embeddings are kept, never frames)."""
+    only embeddings are kept, never frames). ``progress`` is an optional tqdm bar: its total is set from the
+    source's estimate and it advances by frames embedded."""
     from vidgru.video import VideoSource
 
     batch: list[np.ndarray] = []
     stamps: list[float] = []
     chunks: list[np.ndarray] = []
     size = getattr(embedder, "batch_size", 32)
+    stream = embedder.new_stream()  # motion descriptors continue across batches of this video
     with VideoSource(source, sample_fps=sample_fps, fps=fps, max_frames=max_frames) as src:
+        if progress is not None:
+            progress.total = src.estimated_output_frames()
+            progress.refresh()
         for frame in src:
             batch.append(embedder.preprocess.crop(frame.image))
             stamps.append(frame.timestamp_s)
             if len(batch) == size:
-                chunks.append(embedder.embed(np.stack(batch)))
-                if on_frames:
-                    on_frames(len(batch))
+                chunks.append(embedder.embed(np.stack(batch), stream))
+                if progress is not None:
+                    progress.update(len(batch))
                 batch.clear()
         if batch:
-            chunks.append(embedder.embed(np.stack(batch)))
-            if on_frames:
-                on_frames(len(batch))
+            chunks.append(embedder.embed(np.stack(batch), stream))
+            if progress is not None:
+                progress.update(len(batch))
         info = src.info
     emb = np.concatenate(chunks) if chunks else np.zeros((0, embedder.embed_dim), np.float32)
     # Time covered: up to one frame past the last sampled frame, or the container's duration when the whole
@@ -187,9 +193,10 @@ class ClipClassifier:
                 raise ConfigError(
                     f"the model was trained on custom backbone weights ({bb['weights']}); pass them with --weights"
                 )
+            motion = bb.get("motion")
             embedder = create_embedder(
                 bb["name"], weights=wanted, device=device, precision=precision, batch_size=batch_size,
-                spatial_grid=int(bb.get("spatial_grid", 1)),
+                spatial_grid=int(bb.get("spatial_grid", 1)), motion=MotionSpec.from_dict(motion) if motion else None,
             )
         if embedder.embed_dim != checkpoint.model.embed_dim:
             raise CheckpointError(
@@ -238,10 +245,10 @@ class ClipClassifier:
             duration_s=duration,
         )
 
-    def classify(self, source: str, *, fps: float | None = None,
-                 on_frames: Callable[[int], None] | None = None) -> ClipResult:
-        """Classify one video file, image folder or glob. Raises VideoOpenError for unreadable input."""
-        embedded = embed_video(source, self.embedder, sample_fps=self.sample_fps, fps=fps, on_frames=on_frames)
+    def classify(self, source: str, *, fps: float | None = None, progress=None) -> ClipResult:
+        """Classify one video file, image folder or glob. Raises VideoOpenError for unreadable input.
+        ``progress``: an optional tqdm bar (see :func:`embed_video`)."""
+        embedded = embed_video(source, self.embedder, sample_fps=self.sample_fps, fps=fps, progress=progress)
         return self.classify_embedded(embedded)
 
     def stream(self, source: str | int, *, fps: float | None = None) -> Iterator[WindowPrediction]:
@@ -255,13 +262,14 @@ class ClipClassifier:
         stateful = hasattr(self.net, "forward_stream")
         per_stride = max(1, round(self.stride_s * self.sample_fps))
         hidden, prev, buf, stamps = None, None, [], []
+        motion = self.embedder.new_stream()
         with VideoSource(source, sample_fps=self.sample_fps, fps=fps) as src:
             for frame in src:
                 buf.append(self.embedder.preprocess.crop(frame.image))
                 stamps.append(frame.timestamp_s)
                 if len(buf) < per_stride:
                     continue
-                x = torch.from_numpy(self.embedder.embed(np.stack(buf))).to(self.device)[None]  # (1, T, D)
+                x = torch.from_numpy(self.embedder.embed(np.stack(buf), motion)).to(self.device)[None]  # (1, T, D)
                 with torch.inference_mode():
                     if stateful:
                         logits, hidden = self.net.forward_stream(x, hidden=hidden, prev=prev)

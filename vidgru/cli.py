@@ -237,7 +237,7 @@ def classify(inputs, config_file, json_out, csv_out, out_video, quiet, **kwargs)
         for source in sources:
             bar = tqdm(desc=Path(source).name, unit="frame", disable=quiet, leave=False)
             try:
-                result = clf.classify(source, fps=cfg.fps, on_frames=bar.update)
+                result = clf.classify(source, fps=cfg.fps, progress=bar)
                 if out_video:
                     target = video_dir / f"{Path(source).stem}.annotated.mp4" if video_dir else Path(out_video)
                     _write_annotated(source, result, target, cfg.fps)
@@ -269,6 +269,8 @@ TRAIN_HELPS = {
                 "efficientnet_b0, regnet_y_400mf or convnext_tiny.",
     "weights": "Backbone weights: a torchvision weights id, a .pth file, or 'none' for random.",
     "spatial_grid": "Pool the backbone's feature map to a g x g grid (keeps coarse layout; D grows by g*g).",
+    "motion": "Also compute frame-pair motion descriptors from the backbone's feature maps (GRU input).",
+    "appearance": "Feed appearance features to the GRU (turn off for content-agnostic tasks like camera motion).",
     "sample_fps": "Frames per second sampled from each clip.",
     "max_frames": "At most this many sampled frames per training clip.",
     "cache_dir": "Embedding cache folder. Default: $VIDGRU_CACHE or ~/.cache/vidgru/embeddings.",
@@ -355,3 +357,45 @@ def eval_(data_dir, model, device, weights, cache_dir, report_path, confusion_pn
         plot_confusion(np.asarray(result.report["confusion"]), result.report["class_names"], confusion_png)
     if result.failed:
         sys.exit(EXIT_SOME_FAILED)
+
+
+# ----------------------------------------------------------------------------------------------- synth
+
+
+@cli.group()
+def synth() -> None:
+    """Generate labelled training data from real footage."""
+
+
+@synth.command("camera-motion")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--out", "out_dir", required=True, help="Data set folder to write (<class>/<clip>.mp4 + manifest).")
+@click.option("--clips-per-class", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--classes", help="Comma-separated subset of: static, pan_left, pan_right, tilt_up, tilt_down, "
+              "zoom_in, zoom_out, shake. Default: all eight.")
+@click.option("--min-frames", default=16, show_default=True, type=click.IntRange(min=2))
+@click.option("--max-frames", default=48, show_default=True, type=click.IntRange(min=2))
+@click.option("--seed", default=0, show_default=True, help="Data set seed; the same seed rewrites identical clips.")
+@click.option("--no-degrade", is_flag=True, help="No random noise/blur/JPEG/brightness degradations.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def synth_camera_motion(sources, out_dir, clips_per_class, classes, min_frames, max_frames, seed, no_degrade,
+                        quiet) -> None:
+    """Render camera-motion clips by moving a virtual camera over SOURCES (videos, image folders or photos).
+
+    Each clip is a crop window moving with a random speed, easing, start and size over real footage (which
+    keeps its own motion underneath); manifest.jsonl records how each clip was made.
+
+    \b
+    Example:
+      vidgru synth camera-motion plaza.avi street/ photos/*.jpg --out data/motion --clips-per-class 80
+    """
+    from vidgru.train.synth import CAMERA_MOTION_CLASSES, generate_camera_motion_dataset
+
+    chosen = [c.strip() for c in classes.split(",")] if classes else list(CAMERA_MOTION_CLASSES)
+    if min_frames > max_frames:
+        raise click.BadParameter(f"--min-frames {min_frames} is larger than --max-frames {max_frames}")
+    out = generate_camera_motion_dataset(
+        list(sources), out_dir, clips_per_class=clips_per_class, n_frames=(min_frames, max_frames), seed=seed,
+        classes=chosen, degrade=not no_degrade, progress=not quiet,
+    )
+    click.echo(f"wrote {clips_per_class * len(chosen)} clips to {out}/ (manifest: {out}/manifest.jsonl)")

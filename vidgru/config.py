@@ -69,6 +69,7 @@ class TrainConfig:
     backbone: str = "mobilenet_v2"
     weights: str | None = None
     spatial_grid: int = 1
+    motion: bool = True
     sample_fps: float = 8.0
     max_frames: int = 256
     cache_dir: str | None = None
@@ -77,6 +78,7 @@ class TrainConfig:
     stride_s: float = 1.0
     # model
     head: str = "gru"
+    appearance: bool = True
     proj_dim: int = 256
     hidden_size: int = 256
     num_layers: int = 1
@@ -110,6 +112,10 @@ class TrainConfig:
             raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.speed_jitter < 1.0:
             raise ConfigError(f"speed_jitter: must be in [0, 1), got {self.speed_jitter}")
+        if self.head == "mean" and not self.appearance:
+            raise ConfigError("appearance: the mean head averages appearance features; it cannot be turned off")
+        if not self.appearance and not self.motion:
+            raise ConfigError("appearance: false needs motion: true (the model would have no input)")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay: must be >= 0, got {self.weight_decay}")
 

@@ -1,8 +1,12 @@
 """Temporal models over frame embeddings, and their self-describing checkpoints.
 
+A frame embedding is ``[appearance | motion]``: ``appearance_dim`` pooled backbone features, then (optionally)
+the frame-pair motion descriptors of :mod:`vidgru.motion_features`.
+
 ``ClipGRU``: (B, T, D) embeddings -> projection + LayerNorm -> GRU -> pooling over time -> (B, C) logits.
-``MeanHead``: the order-less baseline, (B, T, D) -> masked mean over T -> LayerNorm -> (B, C) logits. It sees the
-same frames as the GRU, so the difference between the two is what temporal order adds.
+``MeanHead``: the order-less baseline, (B, T, D) -> masked mean over T of the appearance part -> LayerNorm ->
+(B, C) logits. It sees the same frames as the GRU, so the difference between the two is what temporal order
+(and the motion between frames, which only makes sense in order) adds.
 """
 
 from __future__ import annotations
@@ -38,6 +42,16 @@ class ClipModelConfig:
     pooling: str = "attention"
     dropout: float = 0.2
     delta_input: bool = True  # also feed x_t - x_{t-1}: makes changes between frames explicit to the GRU
+    appearance_dim: int | None = None  # None: the whole embedding is appearance (no motion descriptors)
+    use_appearance: bool = True  # False: the GRU sees only the motion descriptors (content-agnostic tasks)
+
+    @property
+    def app_dim(self) -> int:
+        return self.embed_dim if self.appearance_dim is None else self.appearance_dim
+
+    @property
+    def motion_dim(self) -> int:
+        return self.embed_dim - self.app_dim
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -49,6 +63,12 @@ class ClipModelConfig:
                 raise ConfigError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.app_dim <= self.embed_dim:
+            raise ConfigError(f"appearance_dim: must be between 0 and embed_dim {self.embed_dim}, got {self.app_dim}")
+        if not self.use_appearance and (self.motion_dim == 0 or self.head == "mean"):
+            raise ConfigError("use_appearance: false needs a GRU head and an embedding with motion descriptors")
+        if self.head == "mean" and self.app_dim == 0:
+            raise ConfigError("head: mean needs appearance features")
 
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -62,7 +82,11 @@ class ClipGRU(nn.Module):
     def __init__(self, cfg: ClipModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        in_dim = cfg.embed_dim * (2 if cfg.delta_input else 1)
+        app = cfg.app_dim if cfg.use_appearance else 0
+        in_dim = app * (2 if cfg.delta_input else 1) + cfg.motion_dim
+        # Motion descriptors are cosines packed near 1; training sets these to the training set's statistics.
+        self.register_buffer("motion_mean", torch.zeros(cfg.motion_dim))
+        self.register_buffer("motion_std", torch.ones(cfg.motion_dim))
         self.proj = nn.Sequential(
             nn.Linear(in_dim, cfg.proj_dim), nn.LayerNorm(cfg.proj_dim), nn.GELU(), nn.Dropout(cfg.dropout)
         )
@@ -79,12 +103,24 @@ class ClipGRU(nn.Module):
         self.norm = nn.LayerNorm(out_dim)
         self.classifier = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(out_dim, cfg.num_classes))
 
+    def set_motion_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardise motion descriptors with these (K,) statistics (from the training set)."""
+        self.motion_mean.copy_(mean)
+        self.motion_std.copy_(std.clamp(min=1e-6))
+
     def _inputs(self, x: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, D) -> (B, T, P). ``prev`` (B, D) is the frame before the window when streaming."""
-        if self.cfg.delta_input:
-            before = torch.cat([(x[:, :1] if prev is None else prev[:, None]), x[:, :-1]], dim=1)
-            x = torch.cat([x, x - before], dim=-1)
-        return self.proj(x)
+        a = self.cfg.app_dim
+        parts = []
+        if self.cfg.use_appearance and a:
+            app = x[..., :a]
+            parts.append(app)
+            if self.cfg.delta_input:
+                first = app[:, :1] if prev is None else prev[:, None, :a]
+                parts.append(app - torch.cat([first, app[:, :-1]], dim=1))
+        if self.cfg.motion_dim:
+            parts.append((x[..., a:] - self.motion_mean) / self.motion_std)
+        return self.proj(torch.cat(parts, dim=-1))
 
     def _pool(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, H) GRU outputs -> (B, H)."""
@@ -134,10 +170,11 @@ class MeanHead(nn.Module):
     def __init__(self, cfg: ClipModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.norm = nn.LayerNorm(cfg.embed_dim)
-        self.classifier = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.embed_dim, cfg.num_classes))
+        self.norm = nn.LayerNorm(cfg.app_dim)
+        self.classifier = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.app_dim, cfg.num_classes))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        x = x[..., : self.cfg.app_dim]  # appearance only: motion descriptors encode order
         if lengths is None:
             pooled = x.mean(dim=1)
         else:

@@ -20,6 +20,7 @@ import numpy as np
 
 from vidgru.config import TrainConfig
 from vidgru.errors import DatasetError, VideoOpenError
+from vidgru.motion_features import MotionSpec
 from vidgru.train.cache import CachedEmbeddings, EmbeddingCache
 from vidgru.train.dataset import LabelledSet, Sample, load_labelled_set, stratified_split
 
@@ -146,7 +147,7 @@ def train_clip_model(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
 
     device = resolve_device(cfg.device)
     embedder = create_embedder(cfg.backbone, weights=cfg.weights, device=device, precision=cfg.precision,
-                               spatial_grid=cfg.spatial_grid)
+                               spatial_grid=cfg.spatial_grid, motion=MotionSpec() if cfg.motion else None)
     cache = EmbeddingCache(cfg.cache_dir)
     kw = dict(sample_fps=cfg.sample_fps, max_frames=cfg.max_frames, progress=progress)
     train_data = embed_samples(train_set.samples, names, embedder, cache, desc="embedding train clips", **kw)
@@ -157,9 +158,13 @@ def train_clip_model(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     model_cfg = ClipModelConfig(
         embed_dim=embedder.embed_dim, num_classes=len(names), head=cfg.head, proj_dim=cfg.proj_dim,
         hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, bidirectional=cfg.bidirectional,
-        pooling=cfg.pooling, dropout=cfg.dropout,
+        pooling=cfg.pooling, dropout=cfg.dropout, appearance_dim=embedder.appearance_dim,
+        use_appearance=cfg.appearance,
     )
     net = build_model(model_cfg).to(device)
+    if model_cfg.motion_dim and hasattr(net, "set_motion_stats"):
+        motion = np.concatenate([item.embeddings[:, embedder.appearance_dim :] for item in train_data.items])
+        net.set_motion_stats(torch.from_numpy(motion.mean(0)), torch.from_numpy(motion.std(0)))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)

@@ -1,0 +1,139 @@
+"""Frame-pair motion descriptors computed from the backbone's feature maps.
+
+A pooled embedding says *what* is in a frame but almost nothing about *where*, so a sequence of pooled
+embeddings hides camera and object motion (a GRU over them cannot tell a pan left from a pan right). These
+descriptors restore that, at almost no cost: for each sampled frame t and each gap k, the L2-normalised
+feature map F_t (C, h, w) -- the same forward pass that gives the embedding -- is compared with F_{t-k}:
+
+- shift correlations: the mean cosine similarity between F_t and F_{t-k} displaced by (dx, dy) in
+  {-1, 0, 1}^2 cells, over the whole map and over four overlapping quadrants (content moving the same way
+  everywhere is a pan or tilt; quadrants moving apart is a zoom);
+- scale correlations: the cosine similarity between F_t and F_{t-k} resampled about the centre at a few
+  scales (content growing or shrinking).
+
+They have no parameters. Each describes the change between two frames, so which frame came first matters:
+the order-less baseline head does not use them, only the temporal model does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vidgru.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+SHIFT_RADIUS = 1  # displacements of -1..1 feature-map cells
+
+
+@dataclass(frozen=True)
+class MotionSpec:
+    """Which motion descriptors to compute. ``gaps`` are in sampled frames (at 8 frames/s, 1 = 0.125 s)."""
+
+    gaps: tuple[int, ...] = (1, 2, 4)
+    scales: tuple[float, ...] = (0.9, 0.95, 1 / 0.95, 1 / 0.9)
+    quadrants: bool = True
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.gaps or any(g < 1 for g in self.gaps):
+            raise ConfigError(f"motion gaps must be >= 1, got {self.gaps}")
+        if any(s <= 0 for s in self.scales):
+            raise ConfigError(f"motion scales must be > 0, got {self.scales}")
+
+    @property
+    def dim(self) -> int:
+        shifts = (2 * SHIFT_RADIUS + 1) ** 2 * (5 if self.quadrants else 1)
+        return len(self.gaps) * (shifts + len(self.scales))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gaps": list(self.gaps), "scales": list(self.scales), "quadrants": self.quadrants,
+                "version": self.version}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MotionSpec:
+        return cls(tuple(int(g) for g in d["gaps"]), tuple(float(s) for s in d["scales"]), bool(d["quadrants"]),
+                   int(d.get("version", 1)))
+
+
+def _shift_correlations(cur: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+    """cur, prev: (N, C, h, w) unit vectors per cell -> (N, 9) mean cosine for each displacement."""
+    import torch
+
+    h, w = cur.shape[-2:]
+    out = []
+    r = SHIFT_RADIUS
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            a = cur[..., max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
+            b = prev[..., max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
+            out.append((a * b).sum(dim=1).mean(dim=(-1, -2)))
+    return torch.stack(out, dim=-1)
+
+
+def _scale_correlations(cur: torch.Tensor, prev: torch.Tensor, scales: tuple[float, ...]) -> torch.Tensor:
+    """(N, C, h, w) -> (N, len(scales)): cosine between cur and prev resampled about the centre."""
+    import torch
+    import torch.nn.functional as F
+
+    n = cur.shape[0]
+    out = []
+    for s in scales:
+        theta = cur.new_tensor([[s, 0.0, 0.0], [0.0, s, 0.0]]).expand(n, 2, 3)
+        grid = F.affine_grid(theta, list(prev.shape), align_corners=False)
+        warped = F.normalize(F.grid_sample(prev, grid, align_corners=False, padding_mode="border"), dim=1)
+        out.append((cur * warped).sum(dim=1).mean(dim=(-1, -2)))
+    return torch.stack(out, dim=-1)
+
+
+def pair_descriptors(cur: torch.Tensor, prev: torch.Tensor, spec: MotionSpec) -> torch.Tensor:
+    """Descriptors for one gap: cur, prev (N, C, h, w) unit-normalised maps -> (N, K / len(gaps))."""
+    import torch
+
+    parts = [_shift_correlations(cur, prev)]
+    if spec.quadrants:
+        h, w = cur.shape[-2:]
+        hh, hw = (h + 2) // 2, (w + 2) // 2  # overlapping halves: 7 cells -> 0..3 and 3..6
+        for ys in (slice(0, hh), slice(h - hh, h)):
+            for xs in (slice(0, hw), slice(w - hw, w)):
+                parts.append(_shift_correlations(cur[..., ys, xs], prev[..., ys, xs]))
+    if spec.scales:
+        parts.append(_scale_correlations(cur, prev, spec.scales))
+    return torch.cat(parts, dim=-1)
+
+
+class MotionStream:
+    """Motion descriptors for consecutive frames of ONE sequence, fed batch by batch in order.
+
+    Keeps the last ``max(gaps)`` normalised feature maps between calls; make a new stream (or ``reset()``)
+    for each video. Before frame t has a predecessor at gap k, the oldest available frame stands in (for the
+    very first frame: itself, i.e. "no motion").
+    """
+
+    def __init__(self, spec: MotionSpec) -> None:
+        self.spec = spec
+        self._history: deque = deque(maxlen=max(spec.gaps))
+
+    def reset(self) -> None:
+        self._history.clear()
+
+    def update(self, maps: torch.Tensor) -> torch.Tensor:
+        """maps: (N, C, h, w) feature maps of the next N frames -> (N, spec.dim) float32."""
+        import torch
+        import torch.nn.functional as F
+
+        cur = F.normalize(maps.float(), dim=1)
+        n = cur.shape[0]
+        past = list(self._history)  # oldest first, each (C, h, w)
+        seq = torch.cat([torch.stack(past), cur]) if past else cur  # (P + N, C, h, w)
+        offset = len(past)
+        rows = []
+        for gap in self.spec.gaps:
+            idx = torch.arange(offset, offset + n) - gap
+            rows.append(pair_descriptors(cur, seq[idx.clamp(min=0)], self.spec))
+        for frame in cur[-self._history.maxlen :]:
+            self._history.append(frame)
+        return torch.cat(rows, dim=-1)
