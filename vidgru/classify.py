@@ -251,10 +251,11 @@ class ClipClassifier:
         embedded = embed_video(source, self.embedder, sample_fps=self.sample_fps, fps=fps, progress=progress)
         return self.classify_embedded(embedded)
 
-    def stream(self, source: str | int, *, fps: float | None = None) -> Iterator[WindowPrediction]:
+    def stream(self, source: str | int, *, fps: float | None = None, **source_options) -> Iterator[WindowPrediction]:
         """Live classification: every ``stride_s`` seconds of new frames, one prediction. The GRU's hidden
         state is carried from one stride to the next, so each frame is processed once and context persists.
-        Runs until the source ends or the caller stops iterating."""
+        Runs until the source ends or the caller stops iterating. ``source_options`` go to
+        :class:`~vidgru.video.VideoSource` (e.g. ``live=True``, ``capture_factory``)."""
         import torch
 
         from vidgru.video import VideoSource
@@ -263,7 +264,7 @@ class ClipClassifier:
         per_stride = max(1, round(self.stride_s * self.sample_fps))
         hidden, prev, buf, stamps = None, None, [], []
         motion = self.embedder.new_stream()
-        with VideoSource(source, sample_fps=self.sample_fps, fps=fps) as src:
+        with VideoSource(source, sample_fps=self.sample_fps, fps=fps, **source_options) as src:
             for frame in src:
                 buf.append(self.embedder.preprocess.crop(frame.image))
                 stamps.append(frame.timestamp_s)

