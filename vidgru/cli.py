@@ -71,13 +71,14 @@ def config_options(cls: type, helps: dict[str, str], *, skip: tuple[str, ...] = 
             args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
             base = args[0]
             flag = "--" + field.name.replace("_", "-")
+            metavar = "PATH" if field.name in ("json", "csv", "out_video", "model", "weights", "out") else None
             default = field.default
             text = helps.get(field.name, "")
             text = f"{text} [default: {default}]" if default is not None else text
             if base is bool:
                 f = click.option(f"{flag}/--no-{flag[2:]}", field.name, default=None, help=text)(f)
             else:
-                f = click.option(flag, field.name, type=base, default=None, help=text)(f)
+                f = click.option(flag, field.name, type=base, default=None, help=text, metavar=metavar)(f)
         return f
 
     return decorate
@@ -145,6 +146,10 @@ CLASSIFY_HELPS = {
     "precision": "auto (fp16 on CUDA, fp32 elsewhere), fp32, fp16 or bf16.",
     "batch_size": "Frames per backbone forward pass.",
     "top_k": "Classes listed per video in the table.",
+    "json": "Write JSON Lines here, one object per input ('-' = stdout; the table then goes to stderr).",
+    "csv": "Write a CSV of clip, segment and window rows here.",
+    "out_video": "Write the video with the current label drawn on it (with several inputs: a folder, "
+                 "<name>.annotated.mp4 in it).",
 }
 
 
@@ -177,12 +182,8 @@ def _write_annotated(source: str, result, path: Path, fps: float | None) -> None
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
 @config_options(ClassifyConfig, CLASSIFY_HELPS)
-@click.option("--json", "json_out", metavar="PATH|-", help="Write JSON Lines, one object per input ('-' = stdout).")
-@click.option("--csv", "csv_out", metavar="PATH", help="Write a CSV of clip, segment and window rows.")
-@click.option("--out-video", metavar="PATH", help="Write the video with the current label drawn on it "
-              "(a folder when there are several inputs: <name>.annotated.mp4 in it).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def classify(inputs, config_file, json_out, csv_out, out_video, quiet, **kwargs) -> None:
+def classify(inputs, config_file, quiet, **kwargs) -> None:
     """Classify whole videos: a label, per-window scores and a timeline of segments.
 
     INPUTS are video files, folders (every video under them; a folder of images is one sequence), image
@@ -204,6 +205,7 @@ def classify(inputs, config_file, json_out, csv_out, out_video, quiet, **kwargs)
     from vidgru.video import expand_inputs, is_live_source
 
     cfg = build_config(ClassifyConfig, config_file, **_overrides(ClassifyConfig, kwargs))
+    json_out, csv_out, out_video = cfg.json, cfg.csv, cfg.out_video
     sources, failures = [], []
     for item in inputs:
         try:

@@ -51,6 +51,9 @@ class ClassifyConfig:
     precision: str = "auto"
     batch_size: int = 32
     top_k: int = 3
+    json: str | None = None
+    csv: str | None = None
+    out_video: str | None = None
 
     def __post_init__(self) -> None:
         _check_positive(self, "window_s", "stride_s", "sample_fps", "fps", "batch_size", "top_k")
