@@ -25,8 +25,9 @@ from vidgru.errors import ConfigError, WeightsUnavailableError
     ids=["cat", "coffee"],
 )
 def test_imagenet_head_recognises_real_photos(embedder, photo, expected):
-    skimage_data = pytest.importorskip("skimage.data")
-    image = getattr(skimage_data, photo)()  # (H, W, 3) uint8 RGB, public-domain photos shipped by scikit-image
+    import skimage.data
+
+    image = getattr(skimage.data, photo)()  # (H, W, 3) uint8 RGB, public-domain photos shipped by scikit-image
     top5 = [name for name, _ in embedder.predict_imagenet([image], topk=5)[0]]
     assert expected & set(top5), f"top-5 for {photo}: {top5}"
     assert embedder.predict_imagenet([image], topk=1)[0][0][0] in expected

@@ -404,3 +404,23 @@ def test_committed_pan_then_static_changes_motion_at_the_recorded_boundary():
     assert np.median(shifts[:boundary, 0]) > 1.5  # pan_left: content moves right
     assert np.all(shifts[:boundary, 0] > 0.5)
     assert np.median(np.abs(shifts[boundary:]), axis=0).max() < 0.3  # walkers move, the camera does not
+
+
+def test_synth_command_writes_a_trainable_data_set(tmp_path):
+    from click.testing import CliRunner
+
+    from vidgru.cli import cli
+    from vidgru.train.dataset import load_labelled_set
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "motion"
+    res = CliRunner().invoke(cli, ["synth", "camera-motion", str(root / "sample_videos/static_street.mp4"),
+                                   str(root / "sample_videos/frames"), "--out", str(out), "--clips-per-class", "2",
+                                   "--classes", "pan_left,zoom_out", "--min-frames", "8", "--max-frames", "10",
+                                   "-q"])
+    assert res.exit_code == 0, res.output
+    data = load_labelled_set(out)
+    assert data.counts() == {"pan_left": 2, "zoom_out": 2}
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 4
+    bad = CliRunner().invoke(cli, ["synth", "camera-motion", str(tmp_path / "nope.mp4"), "--out", str(out)])
+    assert bad.exit_code == 2 and "nope.mp4" in bad.stderr
