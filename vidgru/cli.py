@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 import typing
 from pathlib import Path
@@ -49,6 +50,11 @@ def cli(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose < 2:
+        # OpenCV and FFmpeg print their own warnings for every unreadable file or missing camera; vidgru
+        # already reports those in one line. -vv shows them. (Read when cv2 is first imported, i.e. later.)
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def main() -> None:
@@ -178,6 +184,21 @@ def _write_annotated(source: str, result, path: Path, fps: float | None) -> None
                                   progress=frame.timestamp_s / duration))
 
 
+def _classify_live(clf, source, fps, jsonl, *, echo_table: bool) -> None:
+    """One line (and JSON record) per stride until the source ends; Ctrl-C stops cleanly."""
+    click.echo(f"classifying {source} live: one line every {clf.stride_s:g} s, Ctrl-C to stop", err=True)
+    try:
+        for w in clf.stream(source, fps=fps):
+            record = {"video": str(source), "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3),
+                      "label": w.label, "score": round(w.score, 4)}
+            if jsonl is not None:
+                jsonl.write_record(record)
+            if echo_table:
+                click.echo(f"{w.start_s:8.2f}s  {w.label:<16} {w.score:.2f}")
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
@@ -196,7 +217,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
       vidgru classify a.mp4 b.avi frames_dir/ --model my_model.pt --json -
       vidgru classify videos/ --csv results.csv --out-video annotated/
     """
-    from contextlib import ExitStack
+    from contextlib import ExitStack, nullcontext
 
     from tqdm import tqdm
 
@@ -213,6 +234,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
         except VidgruError as exc:
             failures.append(item)
             click.echo(f"error: {exc}", err=True)
+    unexpandable = len(failures)
     if not sources:
         sys.exit(EXIT_SOME_FAILED if failures else EXIT_ERROR)
     if cfg.model is None:
@@ -223,13 +245,11 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
     )
     table_to = "stderr" if json_out == "-" else None
     live = [s for s in sources if is_live_source(s)]
+    if live and len(sources) > 1:
+        raise VidgruError("a live source (camera or stream) must be the only input")
     if live:
-        if len(sources) > 1:
-            raise VidgruError("a live source (camera or stream) must be the only input")
-        for w in clf.stream(live[0], fps=cfg.fps):
-            line = {"start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3), "label": w.label,
-                    "score": round(w.score, 4)}
-            click.echo(json.dumps(line) if json_out == "-" else f"{w.start_s:8.2f}s  {w.label:<16} {w.score:.2f}")
+        with JsonlSink(json_out) if json_out else nullcontext() as jsonl:
+            _classify_live(clf, live[0], cfg.fps, jsonl, echo_table=json_out != "-")
         return
 
     video_dir = Path(out_video) if out_video and len(sources) > 1 else None
@@ -244,11 +264,11 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
                     target = video_dir / f"{Path(source).stem}.annotated.mp4" if video_dir else Path(out_video)
                     _write_annotated(source, result, target, cfg.fps)
             except VidgruError as exc:
+                bar.close()
                 failures.append(source)
                 click.echo(f"error: {exc}", err=True)
                 continue
-            finally:
-                bar.close()
+            bar.close()
             if jsonl:
                 jsonl.write_record(result.to_dict())
             if table:
@@ -256,8 +276,8 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
                     table.write_row(row)
             _print_result(result, cfg.top_k, out=table_to)
     if failures:
-        click.echo(f"{len(failures)} of {len(sources) + len([f for f in failures if f not in sources])} "
-                   "inputs failed", err=True)
+        total = len(sources) + unexpandable
+        click.echo(f"{len(failures)} of {total} inputs failed", err=True)
         sys.exit(EXIT_SOME_FAILED)
 
 
