@@ -36,9 +36,6 @@ class MotionSpec:
     gaps: tuple[int, ...] = (1, 2, 4)
     scales: tuple[float, ...] = (0.9, 0.95, 1 / 0.95, 1 / 0.9)
     quadrants: bool = True
-    # How per-cell cosines are summarised: "mean", and "median", which ignores the few cells that a person
-    # or car moving through the scene changes, so camera motion stands out from motion in the scene.
-    statistics: tuple[str, ...] = ("mean",)
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -46,52 +43,39 @@ class MotionSpec:
             raise ConfigError(f"motion gaps must be >= 1, got {self.gaps}")
         if any(s <= 0 for s in self.scales):
             raise ConfigError(f"motion scales must be > 0, got {self.scales}")
-        if not self.statistics or set(self.statistics) - {"mean", "median"}:
-            raise ConfigError(f"motion statistics must be some of mean, median; got {self.statistics}")
 
     @property
     def dim(self) -> int:
         shifts = (2 * SHIFT_RADIUS + 1) ** 2 * (5 if self.quadrants else 1)
-        return len(self.gaps) * (shifts + len(self.scales)) * len(self.statistics)
+        return len(self.gaps) * (shifts + len(self.scales))
 
     def to_dict(self) -> dict[str, Any]:
         return {"gaps": list(self.gaps), "scales": list(self.scales), "quadrants": self.quadrants,
-                "statistics": list(self.statistics), "version": self.version}
+                "version": self.version}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MotionSpec:
         return cls(tuple(int(g) for g in d["gaps"]), tuple(float(s) for s in d["scales"]), bool(d["quadrants"]),
-                   tuple(d.get("statistics", ("mean",))), int(d.get("version", 1)))
+                   int(d.get("version", 1)))
 
 
-def _summarise(cosines: torch.Tensor, statistics: tuple[str, ...]) -> list[torch.Tensor]:
-    """(N, h, w) per-cell cosines -> one (N,) tensor per statistic."""
-    flat = cosines.flatten(1)
-    return [flat.mean(dim=1) if s == "mean" else flat.median(dim=1).values for s in statistics]
-
-
-def _shift_correlations(cur: torch.Tensor, prev: torch.Tensor, statistics: tuple[str, ...] = ("mean",)
-                        ) -> torch.Tensor:
-    """cur, prev: (N, C, h, w) unit vectors per cell -> (N, 9 * len(statistics)): the cell cosines summarised
-    for each displacement, ordered (dy, dx) row-major for each statistic in turn."""
+def _shift_correlations(cur: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+    """cur, prev: (N, C, h, w) unit vectors per cell -> (N, 9) mean cosine for each displacement."""
     import torch
 
     h, w = cur.shape[-2:]
-    out: list[list[torch.Tensor]] = [[] for _ in statistics]
+    out = []
     r = SHIFT_RADIUS
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
             a = cur[..., max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
             b = prev[..., max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
-            for k, value in enumerate(_summarise((a * b).sum(dim=1), statistics)):
-                out[k].append(value)
-    return torch.cat([torch.stack(values, dim=-1) for values in out], dim=-1)
+            out.append((a * b).sum(dim=1).mean(dim=(-1, -2)))
+    return torch.stack(out, dim=-1)
 
 
-def _scale_correlations(cur: torch.Tensor, prev: torch.Tensor, scales: tuple[float, ...],
-                        statistics: tuple[str, ...] = ("mean",)) -> torch.Tensor:
-    """(N, C, h, w) -> (N, len(scales) * len(statistics)): cosine between cur and prev resampled about the
-    centre."""
+def _scale_correlations(cur: torch.Tensor, prev: torch.Tensor, scales: tuple[float, ...]) -> torch.Tensor:
+    """(N, C, h, w) -> (N, len(scales)): cosine between cur and prev resampled about the centre."""
     import torch
     import torch.nn.functional as F
 
@@ -101,7 +85,7 @@ def _scale_correlations(cur: torch.Tensor, prev: torch.Tensor, scales: tuple[flo
         theta = cur.new_tensor([[s, 0.0, 0.0], [0.0, s, 0.0]]).expand(n, 2, 3)
         grid = F.affine_grid(theta, list(prev.shape), align_corners=False)
         warped = F.normalize(F.grid_sample(prev, grid, align_corners=False, padding_mode="border"), dim=1)
-        out.extend(_summarise((cur * warped).sum(dim=1), statistics))
+        out.append((cur * warped).sum(dim=1).mean(dim=(-1, -2)))
     return torch.stack(out, dim=-1)
 
 
@@ -109,16 +93,15 @@ def pair_descriptors(cur: torch.Tensor, prev: torch.Tensor, spec: MotionSpec) ->
     """Descriptors for one gap: cur, prev (N, C, h, w) unit-normalised maps -> (N, K / len(gaps))."""
     import torch
 
-    stats = spec.statistics
-    parts = [_shift_correlations(cur, prev, stats)]
+    parts = [_shift_correlations(cur, prev)]
     if spec.quadrants:
         h, w = cur.shape[-2:]
         hh, hw = (h + 2) // 2, (w + 2) // 2  # overlapping halves: 7 cells -> 0..3 and 3..6
         for ys in (slice(0, hh), slice(h - hh, h)):
             for xs in (slice(0, hw), slice(w - hw, w)):
-                parts.append(_shift_correlations(cur[..., ys, xs], prev[..., ys, xs], stats))
+                parts.append(_shift_correlations(cur[..., ys, xs], prev[..., ys, xs]))
     if spec.scales:
-        parts.append(_scale_correlations(cur, prev, spec.scales, stats))
+        parts.append(_scale_correlations(cur, prev, spec.scales))
     return torch.cat(parts, dim=-1)
 
 
