@@ -48,3 +48,30 @@ def test_embedder_appends_motion_and_sees_pan_direction(repo_root):
     still = emb.embed(frames[13:])  # the static second half
     assert abs(still[1:, 1280 + 5].mean() - still[1:, 1280 + 3].mean()) < abs(right - left)
     np.testing.assert_allclose(out[:, :1280], emb.embed(frames[:12])[:, :1280], atol=1e-5)
+
+
+def _reference_shift_correlations(cur, prev):
+    """The definition, written plainly: mean cosine of cur cells with prev cells displaced by (dy, dx)."""
+    h, w = cur.shape[-2:]
+    out = []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            a = cur[..., max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)]
+            b = prev[..., max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)]
+            out.append((a * b).sum(dim=1).mean(dim=(-1, -2)))
+    return torch.stack(out, dim=-1)
+
+
+@pytest.mark.parametrize("size", [(7, 7), (5, 8)])
+def test_fast_shift_correlations_equal_the_plain_definition(size):
+    h, w = size
+    g = torch.Generator().manual_seed(3)
+    cur = torch.nn.functional.normalize(torch.randn(4, 16, h, w, generator=g), dim=1)
+    prev = torch.nn.functional.normalize(torch.randn(4, 16, h, w, generator=g), dim=1)
+    hh, hw = (h + 2) // 2, (w + 2) // 2
+    expected = [_reference_shift_correlations(cur, prev)]
+    for ys in (slice(0, hh), slice(h - hh, h)):
+        for xs in (slice(0, hw), slice(w - hw, w)):
+            expected.append(_reference_shift_correlations(cur[..., ys, xs], prev[..., ys, xs]))
+    got = pair_descriptors(cur, prev, MotionSpec(gaps=(1,), scales=(), quadrants=True))
+    torch.testing.assert_close(got, torch.cat(expected, dim=-1), atol=1e-5, rtol=1e-5)
