@@ -212,10 +212,6 @@ class ClipClassifier:
         """Load ``path``, or the packaged default model when ``path`` is None."""
         return cls(load_checkpoint(path if path is not None else default_model_path()), **kwargs)
 
-    @property
-    def frames_per_window(self) -> int:
-        return max(1, round(self.window_s * self.sample_fps))
-
     def predict_windows(self, timestamps_s: np.ndarray, embeddings: np.ndarray, duration_s: float
                         ) -> list[WindowPrediction]:
         """Slide windows over embedded frames (N,) / (N, D) and return per-window class probabilities."""
