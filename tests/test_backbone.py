@@ -141,3 +141,20 @@ def test_every_backbone_builds_and_reports_its_size(name):
 def test_bad_settings_raise_config_error(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         TorchEmbedder(**{"name": "mobilenet_v2", "device": "cpu", **kwargs})
+
+
+def test_onnx_runtime_matches_pytorch(tmp_path, monkeypatch):
+    from vidgru.backbone import OnnxEmbedder, create_embedder
+    from vidgru.motion_features import MotionSpec
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (6, 120, 160, 3), dtype=np.uint8)
+    torch_emb = TorchEmbedder("mobilenet_v2", device="cpu", motion=MotionSpec())
+    onnx_emb = create_embedder("mobilenet_v2", runtime="auto", device="cpu", motion=MotionSpec())
+    assert isinstance(onnx_emb, OnnxEmbedder) and onnx_emb.identity == torch_emb.identity
+    np.testing.assert_allclose(onnx_emb.embed(frames), torch_emb.embed(frames), atol=1e-4)
+    assert list((tmp_path / "vidgru/onnx").glob("mobilenet_v2-IMAGENET1K_V1-*.onnx"))  # exported once, kept
+    assert create_embedder("mobilenet_v2", runtime="torch", device="cpu").__class__ is TorchEmbedder
+    with pytest.raises(ConfigError, match="runtime"):
+        create_embedder("mobilenet_v2", runtime="tensorrt", device="cpu")

@@ -162,7 +162,8 @@ class ClipClassifier:
         checkpoint: a loaded :class:`~vidgru.temporal.ClipCheckpoint`.
         window_s, stride_s, sample_fps: override the sampling the model was trained with.
         weights: backbone weights override (a path), e.g. when the model used custom weights.
-        device, precision, batch_size: passed to the embedder.
+        device, precision, runtime, batch_size: passed to the embedder (see
+            :func:`~vidgru.backbone.create_embedder`).
     """
 
     def __init__(
@@ -175,6 +176,7 @@ class ClipClassifier:
         weights: str | None = None,
         device: str = "auto",
         precision: str = "auto",
+        runtime: str = "auto",
         batch_size: int = 32,
         embedder=None,
     ) -> None:
@@ -195,7 +197,8 @@ class ClipClassifier:
                 )
             motion = bb.get("motion")
             embedder = create_embedder(
-                bb["name"], weights=wanted, device=device, precision=precision, batch_size=batch_size,
+                bb["name"], runtime=runtime, weights=wanted, device=device, precision=precision,
+                batch_size=batch_size,
                 spatial_grid=int(bb.get("spatial_grid", 1)), motion=MotionSpec.from_dict(motion) if motion else None,
             )
         if embedder.embed_dim != checkpoint.model.embed_dim:

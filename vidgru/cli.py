@@ -150,6 +150,7 @@ CLASSIFY_HELPS = {
     "weights": "Backbone weights file, if the model was trained on custom weights.",
     "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.",
     "precision": "auto (fp16 on CUDA, fp32 elsewhere), fp32, fp16 or bf16.",
+    "runtime": "Backbone runtime: auto (ONNX Runtime on a CPU when installed, else PyTorch), torch or onnx.",
     "batch_size": "Frames per backbone forward pass.",
     "top_k": "Classes listed per video in the table.",
     "json": "Write JSON Lines here, one object per input ('-' = stdout; the table then goes to stderr).",
@@ -241,7 +242,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
         click.echo("using the default camera-motion model (pass --model for your own)", err=True)
     clf = ClipClassifier.from_path(
         cfg.model, window_s=cfg.window_s, stride_s=cfg.stride_s, sample_fps=cfg.sample_fps, weights=cfg.weights,
-        device=cfg.device, precision=cfg.precision, batch_size=cfg.batch_size,
+        device=cfg.device, precision=cfg.precision, runtime=cfg.runtime, batch_size=cfg.batch_size,
     )
     table_to = "stderr" if json_out == "-" else None
     live = [s for s in sources if is_live_source(s)]
@@ -314,6 +315,7 @@ TRAIN_HELPS = {
     "speed_jitter": "Training windows are read at a random speed in [1-j, 1+j].",
     "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.",
     "precision": "Backbone precision: auto, fp32, fp16 or bf16.",
+    "runtime": "Backbone runtime: auto (ONNX Runtime on a CPU when installed, else PyTorch), torch or onnx.",
 }
 
 
@@ -353,12 +355,14 @@ def train(data_dir, config_file, quiet, **kwargs) -> None:
 @click.argument("data_dir")
 @click.option("--model", help="Trained clip model. Default: the shipped camera-motion model.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--runtime", default="auto", show_default=True, type=click.Choice(["auto", "torch", "onnx"]),
+              help="Backbone runtime (auto: ONNX Runtime on a CPU when installed).")
 @click.option("--weights", help="Backbone weights file, if the model was trained on custom weights.")
 @click.option("--cache-dir", help="Embedding cache folder.")
 @click.option("--report", "report_path", metavar="PATH", help="Also write the report as JSON here.")
 @click.option("--confusion-png", metavar="PATH", help="Write the confusion matrix as a PNG here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def eval_(data_dir, model, device, weights, cache_dir, report_path, confusion_png, quiet) -> None:
+def eval_(data_dir, model, device, runtime, weights, cache_dir, report_path, confusion_png, quiet) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a model on a labelled data set
     (same layout as for `vidgru train`)."""
     import numpy as np
@@ -367,7 +371,7 @@ def eval_(data_dir, model, device, weights, cache_dir, report_path, confusion_pn
     from vidgru.metrics import format_report, plot_confusion
     from vidgru.train.loop import evaluate_clip_model
 
-    clf = ClipClassifier.from_path(model, device=device, weights=weights)
+    clf = ClipClassifier.from_path(model, device=device, runtime=runtime, weights=weights)
     result = evaluate_clip_model(clf, data_dir, cache_dir=cache_dir, progress=not quiet)
     click.echo(format_report(result.report))
     for _path, reason in result.failed:

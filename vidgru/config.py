@@ -20,6 +20,7 @@ C = TypeVar("C")
 
 DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+RUNTIMES = ("auto", "torch", "onnx")  # as vidgru.backbone.RUNTIMES (not imported here: it pulls in OpenCV)
 
 
 def _check_positive(obj: Any, *names: str, allow_none: bool = True) -> None:
@@ -49,6 +50,7 @@ class ClassifyConfig:
     weights: str | None = None
     device: str = "auto"
     precision: str = "auto"
+    runtime: str = "auto"
     batch_size: int = 32
     top_k: int = 3
     json: str | None = None
@@ -58,6 +60,7 @@ class ClassifyConfig:
     def __post_init__(self) -> None:
         _check_positive(self, "window_s", "stride_s", "sample_fps", "fps", "batch_size", "top_k")
         _check_choice(self, "precision", PRECISIONS)
+        _check_choice(self, "runtime", RUNTIMES)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class TrainConfig:
     speed_jitter: float = 0.2
     device: str = "auto"
     precision: str = "auto"
+    runtime: str = "auto"
 
     def __post_init__(self) -> None:
         from vidgru.backbone import BACKBONES
@@ -109,6 +113,7 @@ class TrainConfig:
         _check_choice(self, "head", HEADS)
         _check_choice(self, "pooling", POOLINGS)
         _check_choice(self, "precision", PRECISIONS)
+        _check_choice(self, "runtime", RUNTIMES)
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction: must be between 0 and 1, got {self.val_fraction}")
         if not 0.0 <= self.dropout < 1.0:

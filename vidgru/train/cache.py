@@ -21,12 +21,16 @@ from vidgru.classify import EmbeddedVideo, embed_video
 CACHE_VERSION = 1
 
 
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/vidgru`` (``~/.cache/vidgru``): embeddings and exported ONNX models live below it."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vidgru"
+
+
 def default_cache_dir() -> Path:
     """``$VIDGRU_CACHE`` or ``$XDG_CACHE_HOME/vidgru/embeddings`` (``~/.cache/vidgru/embeddings``)."""
     if os.environ.get("VIDGRU_CACHE"):
         return Path(os.environ["VIDGRU_CACHE"]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "vidgru" / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def content_fingerprint(path: str | Path) -> str:

@@ -146,7 +146,8 @@ def train_clip_model(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
         raise DatasetError(f"data set {cfg.data}: need at least two classes, found {names}")
 
     device = resolve_device(cfg.device)
-    embedder = create_embedder(cfg.backbone, weights=cfg.weights, device=device, precision=cfg.precision,
+    embedder = create_embedder(cfg.backbone, runtime=cfg.runtime, weights=cfg.weights, device=device,
+                               precision=cfg.precision,
                                spatial_grid=cfg.spatial_grid, motion=MotionSpec() if cfg.motion else None)
     cache = EmbeddingCache(cfg.cache_dir)
     kw = dict(sample_fps=cfg.sample_fps, max_frames=cfg.max_frames, progress=progress)
