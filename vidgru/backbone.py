@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
+from vidgru.config import RUNTIMES
 from vidgru.errors import ConfigError, WeightsUnavailableError
 from vidgru.motion_features import MotionSpec, MotionStream
 
@@ -542,9 +543,6 @@ def _trunk_module(embedder: TorchEmbedder):
             return TorchEmbedder._feature_map(embedder, x)
 
     return Trunk().eval()
-
-
-RUNTIMES = ("auto", "torch", "onnx")
 
 
 def resolve_runtime(runtime: str, device: str) -> str:

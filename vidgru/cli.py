@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from vidgru.config import ClassifyConfig, TrainConfig, build_config
+from vidgru.config import RUNTIMES, ClassifyConfig, TrainConfig, build_config
 from vidgru.errors import VidgruError
 
 EXIT_SOME_FAILED = 1
@@ -355,7 +355,7 @@ def train(data_dir, config_file, quiet, **kwargs) -> None:
 @click.argument("data_dir")
 @click.option("--model", help="Trained clip model. Default: the shipped camera-motion model.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--runtime", default="auto", show_default=True, type=click.Choice(["auto", "torch", "onnx"]),
+@click.option("--runtime", default="auto", show_default=True, type=click.Choice(RUNTIMES),
               help="Backbone runtime (auto: ONNX Runtime on a CPU when installed).")
 @click.option("--weights", help="Backbone weights file, if the model was trained on custom weights.")
 @click.option("--cache-dir", help="Embedding cache folder.")

@@ -20,7 +20,7 @@ C = TypeVar("C")
 
 DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-RUNTIMES = ("auto", "torch", "onnx")  # as vidgru.backbone.RUNTIMES (not imported here: it pulls in OpenCV)
+RUNTIMES = ("auto", "torch", "onnx")  # backbone runtimes (vidgru.backbone.create_embedder)
 
 
 def _check_positive(obj: Any, *names: str, allow_none: bool = True) -> None:
