@@ -29,3 +29,11 @@ class WeightsUnavailableError(VidgruError):
 
 class DatasetError(VidgruError):
     """A training or evaluation data set is empty, malformed or unusable."""
+
+
+class DetectorError(VidgruError):
+    """A detector cannot be built (unknown name, missing model file or runtime) or its input is malformed."""
+
+
+class DisplayUnavailableError(VidgruError):
+    """A live window was asked for on a machine without a display (or an OpenCV build without GUI support)."""

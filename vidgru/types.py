@@ -105,3 +105,93 @@ class ClipResult:
                 for s in self.segments
             ],
         }
+
+
+@dataclass(frozen=True)
+class Detections:
+    """The objects found in one frame.
+
+    ``xyxy`` is (N, 4) float32 pixel corners (x1, y1, x2, y2) in the frame's own resolution; ``scores`` is (N,)
+    float32 in [0, 1]; ``class_ids`` is (N,) int64 (-1 when the detector has no classes, e.g. ``motion`` or a
+    det.txt); ``class_names`` maps a class id to its name (shared by all frames of a detector, may be empty).
+    """
+
+    xyxy: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4) if np.size(self.xyxy) else np.zeros(
+            (0, 4), np.float32)
+        scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
+        class_ids = np.asarray(self.class_ids, dtype=np.int64).reshape(-1)
+        n = len(xyxy)
+        if len(scores) != n or len(class_ids) != n:
+            raise ValueError(
+                f"Detections: xyxy has {n} rows but scores has {len(scores)} and class_ids {len(class_ids)}")
+        object.__setattr__(self, "xyxy", xyxy)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "class_ids", class_ids)
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+
+    @classmethod
+    def empty(cls, class_names: tuple[str, ...] = ()) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), class_names)
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index) -> Detections:
+        """Select rows with a boolean mask, an index array or a slice."""
+        return Detections(self.xyxy[index], self.scores[index], self.class_ids[index], self.class_names)
+
+    def class_name(self, class_id: int) -> str:
+        return self.class_names[class_id] if 0 <= class_id < len(self.class_names) else ""
+
+
+@dataclass(frozen=True)
+class Track:
+    """One tracked object in one frame, as the tracker reports it.
+
+    ``xyxy`` is the smoothed box for this frame in pixels (x1, y1, x2, y2); ``score`` the confidence of the
+    detection it was matched to in this frame (0 when it was only predicted); ``class_id`` the track's majority
+    class (-1 when unknown); ``age_s`` seconds since the track was born; ``is_predicted`` says the box was not
+    matched to a detection this frame (coasting through a miss).
+    """
+
+    track_id: int
+    xyxy: tuple[float, float, float, float]
+    score: float
+    class_id: int = -1
+    class_name: str = ""
+    age_s: float = 0.0
+    is_predicted: bool = False
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict: box as x1, y1, x2, y2 pixels rounded to 0.01."""
+        return {
+            "id": self.track_id,
+            "box": [round(float(v), 2) for v in self.xyxy],
+            "score": round(float(self.score), 4),
+            "class_id": self.class_id,
+            "class": self.class_name,
+            "predicted": self.is_predicted,
+        }
+
+
+@dataclass(frozen=True)
+class FrameTracks:
+    """The tracker's output for one frame: ``frame_index`` is 0-based in the source (MOT files add 1)."""
+
+    frame_index: int
+    timestamp_s: float
+    tracks: list[Track]
+
+    def to_dict(self) -> dict:
+        """The JSON Lines record written by ``vidgru track --json``."""
+        return {
+            "frame": self.frame_index + 1,
+            "timestamp_s": round(self.timestamp_s, 4),
+            "tracks": [t.to_dict() for t in self.tracks],
+        }
