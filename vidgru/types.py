@@ -150,14 +150,15 @@ class Detections:
         return self.class_names[class_id] if 0 <= class_id < len(self.class_names) else ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Track:
     """One tracked object in one frame, as the tracker reports it.
 
     ``xyxy`` is the smoothed box for this frame in pixels (x1, y1, x2, y2); ``score`` the confidence of the
     detection it was matched to in this frame (0 when it was only predicted); ``class_id`` the track's majority
     class (-1 when unknown); ``age_s`` seconds since the track was born; ``is_predicted`` says the box was not
-    matched to a detection this frame (coasting through a miss).
+    matched to a detection this frame (coasting through a miss). (Not frozen: a tracker makes thousands per
+    second and frozen dataclasses are slower to build; treat it as read-only.)
     """
 
     track_id: int

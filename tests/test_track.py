@@ -1,0 +1,230 @@
+"""The tracker core: association, the Kalman and GRU motion banks, and the Tracker's life cycle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidgru.track.association import assign, iou_matrix
+from vidgru.track.kalman import KalmanBank
+from vidgru.track.tracker import Tracker, TrackerConfig, track_detections
+from vidgru.types import Detections
+
+
+def dets(boxes, scores=None, classes=None) -> Detections:
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    n = len(boxes)
+    return Detections(boxes, np.full(n, 0.9) if scores is None else scores,
+                      np.full(n, -1) if classes is None else classes, ("person", "car"))
+
+
+def walker(x0, y0, vx, vy, t, w=40, h=100):
+    return [x0 + vx * t, y0 + vy * t, x0 + vx * t + w, y0 + vy * t + h]
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [
+    ([0, 0, 10, 10], [0, 0, 10, 10], 1.0),
+    ([0, 0, 10, 10], [5, 0, 15, 10], 50 / 150),
+    ([0, 0, 10, 10], [20, 20, 30, 30], 0.0),
+], ids=["same", "half", "disjoint"])
+def test_iou_matrix(a, b, expected):
+    assert iou_matrix(np.array([a]), np.array([b]))[0, 0] == pytest.approx(expected)
+    assert iou_matrix(np.zeros((0, 4)), np.array([b])).shape == (0, 1)
+
+
+def test_assign_respects_threshold_and_maximises_total():
+    sim = np.array([[0.9, 0.8], [0.85, 0.1]])
+    matches, rows, cols = assign(sim, 0.5)
+    # Greedy would take (0, 0) and leave row 1 with 0.1; the optimum pairs (0, 1) and (1, 0).
+    assert sorted(map(tuple, matches)) == [(0, 1), (1, 0)]
+    matches, rows, cols = assign(np.array([[0.3]]), 0.5)
+    assert len(matches) == 0 and list(rows) == [0] and list(cols) == [0]
+    sim_copy = sim.copy()
+    assign(sim, 0.5)
+    np.testing.assert_array_equal(sim, sim_copy)
+
+
+def test_kalman_learns_constant_velocity():
+    bank = KalmanBank()
+    bank.add(np.array([walker(0, 0, 5, 2, 0)]), np.array([0.9]))
+    for t in range(1, 15):
+        bank.predict()
+        bank.update(np.array([0]), np.array([walker(0, 0, 5, 2, t)]), np.array([0.9]))
+    predicted = bank.predict()[0]
+    np.testing.assert_allclose(predicted, walker(0, 0, 5, 2, 15), atol=1.0)
+
+
+def crossing_scene(n=40, miss=()):
+    """Two people walking towards each other on the same line (they overlap mid-way)."""
+    out = []
+    for t in range(n):
+        boxes = [walker(0, 100, 8, 0, t), walker(320, 104, -8, 0, t)]
+        if t in miss:
+            boxes = boxes[:1]
+        out.append(dets(boxes))
+    return out
+
+
+def test_ids_survive_a_crossing():
+    frames = crossing_scene()
+    results = track_detections(frames, [t / 10 for t in range(len(frames))], Tracker(motion=KalmanBank()))
+    ids_left = {ft.tracks[i].track_id for ft in results for i in range(len(ft.tracks))
+                if ft.tracks[i].xyxy[0] < 160 and ft.frame_index < 15}
+    assert results[0].tracks and {t.track_id for t in results[0].tracks} == {1, 2}
+    # Left walker keeps one ID from start to end.
+    first = min(results[0].tracks, key=lambda t: t.xyxy[0]).track_id
+    last = max(results[-1].tracks, key=lambda t: t.xyxy[0]).track_id
+    assert first == last and ids_left == {first}
+    assert all(len(ft.tracks) == 2 for ft in results)
+
+
+def test_track_coasts_through_misses_and_keeps_id():
+    frames = crossing_scene(n=30, miss=range(10, 14))
+    results = track_detections(frames, [t / 10 for t in range(30)], Tracker(motion=KalmanBank()))
+    right_ids = {t.track_id for ft in results for t in ft.tracks if t.xyxy[0] > 200 and ft.frame_index < 10}
+    after = {t.track_id for ft in results[14:] for t in ft.tracks if t.xyxy[0] > 150 and ft.frame_index < 18}
+    assert right_ids == after
+    assert all(len(ft.tracks) == 1 for ft in results[10:14])  # not reported while unseen
+
+
+@pytest.mark.parametrize("fps", [5, 30], ids=["5fps", "30fps"])
+def test_max_lost_is_in_seconds(fps):
+    """A track unseen for longer than max_lost_s gets a new ID when it comes back, at any frame rate."""
+    tracker = Tracker(motion=KalmanBank(), config=TrackerConfig(max_lost_s=1.0))
+    box = [100, 100, 140, 200]
+    gap_s = 1.5
+    times = [i / fps for i in range(5)] + [4 / fps + gap_s + i / fps for i in range(5)]
+    out = [tracker.update(dets([box]), t) for t in times]
+    assert out[0].tracks[0].track_id != out[-1].tracks[0].track_id
+    tracker = Tracker(motion=KalmanBank(), config=TrackerConfig(max_lost_s=2.0))
+    out = [tracker.update(dets([box]), t) for t in times]
+    assert out[0].tracks[0].track_id == out[-1].tracks[0].track_id
+
+
+def test_low_score_detections_extend_tracks_but_do_not_start_them():
+    tracker = Tracker(motion=KalmanBank())
+    out = [tracker.update(dets([walker(0, 0, 4, 0, t)], scores=[0.9 if t < 5 else 0.3]), t / 10) for t in range(10)]
+    assert [len(o.tracks) for o in out] == [1] * 10
+    assert len({o.tracks[0].track_id for o in out}) == 1
+    tracker = Tracker(motion=KalmanBank())
+    assert all(not tracker.update(dets([[0, 0, 40, 100]], scores=[0.3]), t / 10).tracks for t in range(5))
+
+
+def test_tentative_tracks_need_min_hits_and_ids_are_per_instance():
+    tracker = Tracker(motion=KalmanBank(), config=TrackerConfig(min_hits=3))
+    tracker.update(dets([[0, 0, 10, 10]]), 0.0)  # first frame: confirmed at once
+    out = [tracker.update(dets([[0, 0, 10, 10], [200, 200, 240, 300]]), t / 10) for t in range(1, 5)]
+    assert [len(o.tracks) for o in out] == [1, 1, 2, 2]  # second object reported from its 3rd hit
+    other = Tracker(motion=KalmanBank())
+    assert other.update(dets([[0, 0, 10, 10]]), 0.0).tracks[0].track_id == 1
+    tracker.reset()
+    assert tracker.update(dets([[0, 0, 10, 10]]), 0.0).tracks[0].track_id == 1
+
+
+def test_class_label_is_a_vote_and_does_not_flicker():
+    tracker = Tracker(motion=KalmanBank())
+    classes = [0, 0, 0, 1, 0, 0, 1, 0]
+    out = [tracker.update(dets([[0, 0, 40, 100]], classes=[c]), t / 10) for t, c in enumerate(classes)]
+    assert {o.tracks[0].class_name for o in out} == {"person"}
+
+
+def test_appearance_reidentifies_a_lost_track_far_away():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 16))
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    tracker = Tracker(motion=KalmanBank(), config=TrackerConfig(max_lost_s=3.0))
+    for t in range(5):  # two objects
+        out = tracker.update(dets([[0, 0, 40, 100], [300, 0, 340, 100]]), t / 10, embeddings=np.stack([a, b]))
+    id_a = min(out.tracks, key=lambda t: t.xyxy[0]).track_id
+    for t in range(5, 10):  # object a hidden
+        tracker.update(dets([[300, 0, 340, 100]]), t / 10, embeddings=b[None])
+    # a reappears far from where it was lost, looking the same.
+    out = tracker.update(dets([[300, 0, 340, 100], [150, 200, 190, 300]]), 1.0, embeddings=np.stack([b, a]))
+    back = [t for t in out.tracks if t.xyxy[0] < 200]
+    assert back and back[0].track_id == id_a
+
+
+# ---------------------------------------------------------------------- the GRU state model
+@pytest.fixture(scope="module")
+def motion_sets(shared_data):
+    from vidgru.train.motion import load_trajectories
+
+    root = shared_data / "mot15" / "train"
+    return [load_trajectories(root / name) for name in ("TUD-Campus", "KITTI-13")]
+
+
+def test_numpy_bank_runs_the_same_filter_as_training(motion_sets):
+    """The tracker's numpy GruBank and the PyTorch unroll used in training give the same boxes."""
+    import torch
+
+    from vidgru.track.boxes import cxcywh_to_xyxy
+    from vidgru.track.gru_motion import GruBank, GruMotionConfig, MotionCheckpoint, build_net
+    from vidgru.train.motion import MotionTrainConfig, sample_windows, unroll
+
+    torch.manual_seed(0)
+    cfg = GruMotionConfig(hidden_size=16, head_size=16)
+    net = build_net(cfg)
+    for p in net.parameters():  # away from the "stand still" initialisation, so the test sees real dynamics
+        p.data.normal_(0, 0.3)
+    batch = sample_windows(motion_sets, 8, MotionTrainConfig(window=20), np.random.default_rng(1))
+    batch["dt_s"][:] = 0.1
+    with torch.no_grad():
+        smoothed, pred = unroll(net, batch, cfg.dt_scale)
+    bank = GruBank(MotionCheckpoint(cfg, net.state_dict()), dt_s=0.1)
+    obs, observed, scores = batch["obs"], batch["observed"] > 0, batch["scores"]
+    bank.add(cxcywh_to_xyxy(obs[:, 0]), scores[:, 0])
+    np.testing.assert_allclose(bank.pred, pred[:, 0].numpy(), rtol=1e-4, atol=1e-3)
+    for t in range(1, 20):
+        rows = np.flatnonzero(observed[:, t])
+        bank.update(rows, cxcywh_to_xyxy(obs[rows, t]), scores[rows, t], 0.1)
+        np.testing.assert_allclose(bank.smoothed, smoothed[:, t].numpy(), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(bank.pred, pred[:, t].numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_motion_training_learns_to_predict_on_a_held_out_sequence(motion_sets):
+    """A short training run on KITTI-13 predicts TUD-Campus boxes (another camera, another frame rate) far
+    better than the untrained model, and close to the Kalman filter. (Full training beats the filter on every
+    sequence held out: docs/benchmarks.md.)"""
+    import torch
+
+    from vidgru.track.gru_motion import GruMotionConfig, build_net
+    from vidgru.train.motion import MotionTrainConfig, evaluate_motion_model, train_motion_model
+
+    kitti, tud = motion_sets[1], motion_sets[0]
+    cfg = MotionTrainConfig(steps=300, batch_size=32, window=24)
+    torch.manual_seed(0)
+    before = evaluate_motion_model(build_net(GruMotionConfig()), [tud], GruMotionConfig().dt_scale, cfg, n=512)
+    _, after = train_motion_model([kitti], [tud], config=cfg)
+    assert after["val_sequences"] == ["TUD-Campus"] and after["train_sequences"] == ["KITTI-13"]
+    assert after["gru_predicted_iou"] > before["gru_predicted_iou"] + 0.03
+    assert after["gru_predicted_iou"] > after["kalman_predicted_iou"] - 0.06
+    assert after["gru_smoothed_iou"] > 0.6
+
+
+def test_motion_checkpoint_round_trip_and_errors(tmp_path):
+    import torch
+
+    from vidgru.errors import CheckpointError
+    from vidgru.track.gru_motion import (
+        GruBank,
+        GruMotionConfig,
+        MotionCheckpoint,
+        build_net,
+        load_motion_checkpoint,
+        save_motion_checkpoint,
+    )
+
+    cfg = GruMotionConfig(hidden_size=8, head_size=8)
+    path = tmp_path / "m.pt"
+    save_motion_checkpoint(path, MotionCheckpoint(cfg, build_net(cfg).state_dict(), {"note": "x"}))
+    ckpt = load_motion_checkpoint(path)
+    assert ckpt.config == cfg and ckpt.extra == {"note": "x"}
+    assert len(GruBank(path)) == 0
+    torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a vidgru motion model"):
+        load_motion_checkpoint(tmp_path / "other.pt")
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_motion_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_motion_checkpoint(tmp_path / "missing.pt")

@@ -1,0 +1,1 @@
+"""Tracking by detection: association, motion models (Kalman, GRU) and the Tracker."""

@@ -1,0 +1,277 @@
+"""Tracking by detection: the :class:`Tracker`.
+
+Per frame: the motion model predicts every live track's box; detections are split by score; high-score
+detections are matched to tracks first (IoU with the predicted boxes, fused with appearance when crops are
+embedded), then low-score ones to the tracks still unmatched (ByteTrack's second stage), then remaining tracks
+are tried against their last *observed* box (OC-SORT's observation-centric recovery, which helps after an
+occlusion when the prediction has drifted), then tentative tracks. Unmatched high-score detections start new
+tentative tracks; a track is confirmed after ``min_hits`` matches, lost when it goes unmatched and removed
+``max_lost_s`` seconds after it was last seen. Lost tracks can be re-identified by appearance.
+
+All tracks live in rows of numpy arrays (struct of arrays), and the motion model advances all of them in one
+batched call per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vidgru.track.association import assign, iou_matrix
+from vidgru.types import Detections, FrameTracks, Track
+
+TENTATIVE, CONFIRMED, LOST = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Association and life-cycle settings. Times are in seconds so they mean the same at any frame rate."""
+
+    high_threshold: float = 0.7  # detections at or above: first association stage, may start tracks
+    low_threshold: float = 0.1  # detections between low and high: second stage only
+    new_track_threshold: float = 0.8  # an unmatched detection starts a track only at or above this score
+    match_iou: float = 0.2  # first stage: minimum (score-weighted) IoU with the predicted box
+    low_match_iou: float = 0.5  # second stage
+    recovery_iou: float = 0.3  # observation-centric recovery with the last observed box
+    tentative_iou: float = 0.3  # tentative tracks
+    min_hits: int = 3  # matches before a track is confirmed (and reported)
+    max_lost_s: float = 1.5  # a track unseen this long is removed
+    appearance_weight: float = 0.5  # share of appearance similarity in the fused cost, when embeddings are given
+    appearance_gate: float = 0.35  # cosine distance above which appearance vetoes a pair
+    reid_similarity: float = 0.8  # cosine similarity needed to re-identify a lost track far from its box
+    feature_momentum: float = 0.9  # EMA of a track's appearance embedding
+
+
+class Tracker:
+    """Multi-object tracker. ``update(detections, timestamp_s)`` once per frame, in order; ``reset()`` before a
+    new video. IDs start at 1 for each tracker instance.
+
+    Args:
+        motion: a motion bank (``KalmanBank`` or ``GruBank``) holding the box state of every track.
+        config: association and life-cycle settings.
+
+    Example::
+
+        tracker = Tracker(motion=KalmanBank())
+        for frame, dets in zip(frames, detections):
+            tracks = tracker.update(dets, frame.timestamp_s)
+    """
+
+    def __init__(self, *, motion, config: TrackerConfig | None = None) -> None:
+        self.motion = motion
+        self.config = config or TrackerConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks and restart IDs at 1."""
+        self.motion.keep(np.zeros(len(self.motion), dtype=bool))
+        self._next_id = 1
+        self.frames_seen = 0
+        self._last_timestamp_s: float | None = None
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.state = np.zeros(0, dtype=np.int8)
+        self.hits = np.zeros(0, dtype=np.int64)
+        self.born_s = np.zeros(0)
+        self.last_seen_s = np.zeros(0)
+        self.last_obs = np.zeros((0, 4))
+        self.votes = np.zeros((0, 1))
+        self.features: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # ------------------------------------------------------------------ the one verb
+    def update(self, detections: Detections, timestamp_s: float, *, embeddings: np.ndarray | None = None,
+               frame_index: int | None = None) -> FrameTracks:
+        """Advance one frame.
+
+        Args:
+            detections: this frame's detections (pixels xyxy).
+            timestamp_s: the frame's time; life-cycle timing uses it.
+            embeddings: optional (N, D) appearance embeddings of the detection crops, L2-normalised.
+            frame_index: reported back in the result (defaults to a running count).
+
+        Returns:
+            The confirmed tracks matched in this frame, with smoothed boxes.
+        """
+        cfg = self.config
+        index = self.frames_seen if frame_index is None else frame_index
+        self.frames_seen += 1
+        expired = (timestamp_s - self.last_seen_s) > cfg.max_lost_s + 1e-9
+        if expired.any():  # unseen for too long (also after a gap in the stream): gone before matching
+            self._keep(~expired)
+        predicted = self.motion.predict()  # (T, 4)
+        boxes, scores = detections.xyxy.astype(np.float64), detections.scores
+        feats = None
+        if embeddings is not None and len(detections):
+            feats = np.asarray(embeddings, dtype=np.float32)
+            if self.features is None:
+                self.features = np.zeros((len(self.ids), feats.shape[1]), np.float32)
+
+        n_tracks = len(self.ids)
+        det_track = np.full(len(boxes), -1, dtype=np.int64)  # det -> matched track row
+        track_matched = np.zeros(n_tracks, dtype=bool)
+        high = np.flatnonzero(scores >= cfg.high_threshold)
+        low = np.flatnonzero((scores >= cfg.low_threshold) & (scores < cfg.high_threshold))
+        established = np.flatnonzero(self.state != TENTATIVE)
+
+        # 1. established tracks (confirmed and lost) vs high-score detections, predicted boxes.
+        if len(established) and len(high):
+            iou = iou_matrix(predicted[established], boxes[high])
+            sim = iou * scores[high][None, :]
+            if feats is not None:
+                sim = self._fuse_appearance(sim, iou, established, feats[high])
+            m, _, _ = assign(sim, cfg.match_iou)
+            self._record(m, established, high, det_track, track_matched)
+
+        # 2. tracks still unmatched that were seen last frame vs low-score detections.
+        if len(low):
+            rows = established[~track_matched[established] & (self.state[established] == CONFIRMED)]
+            if len(rows):
+                m, _, _ = assign(iou_matrix(predicted[rows], boxes[low]), cfg.low_match_iou)
+                self._record(m, rows, low, det_track, track_matched)
+
+        # 3. observation-centric recovery: last observed box vs the remaining high-score detections.
+        free_high = high[det_track[high] < 0]
+        if len(free_high):
+            rows = established[~track_matched[established]]
+            if len(rows):
+                m, _, _ = assign(iou_matrix(self.last_obs[rows], boxes[free_high]), cfg.recovery_iou)
+                self._record(m, rows, free_high, det_track, track_matched)
+
+        # 4. tentative tracks vs the remaining high-score detections.
+        free_high = high[det_track[high] < 0]
+        tentative = np.flatnonzero(self.state == TENTATIVE)
+        if len(free_high) and len(tentative):
+            m, _, _ = assign(iou_matrix(predicted[tentative], boxes[free_high]), cfg.tentative_iou)
+            self._record(m, tentative, free_high, det_track, track_matched)
+
+        # 5. re-identification of lost tracks by appearance alone (objects that reappear elsewhere).
+        free_high = high[det_track[high] < 0]
+        if feats is not None and len(free_high):
+            rows = np.flatnonzero((self.state == LOST) & ~track_matched)
+            if len(rows):
+                sim = self.features[rows] @ feats[free_high].T
+                m, _, _ = assign(sim, cfg.reid_similarity)
+                self._record(m, rows, free_high, det_track, track_matched)
+
+        # State updates for matched tracks.
+        matched_dets = np.flatnonzero(det_track >= 0)
+        rows = det_track[matched_dets]
+        dt_s = None if self._last_timestamp_s is None else timestamp_s - self._last_timestamp_s
+        self._last_timestamp_s = timestamp_s
+        self.motion.update(rows, boxes[matched_dets], scores[matched_dets], dt_s)
+        self.hits[rows] += 1
+        self.last_seen_s[rows] = timestamp_s
+        self.last_obs[rows] = boxes[matched_dets]
+        self._vote(rows, detections.class_ids[matched_dets], scores[matched_dets])
+        if feats is not None:
+            f = self.features[rows]
+            ema = np.where(self.hits[rows, None] > 1, cfg.feature_momentum * f + (1 - cfg.feature_momentum)
+                           * feats[matched_dets], feats[matched_dets])
+            self.features[rows] = ema / np.maximum(np.linalg.norm(ema, axis=1, keepdims=True), 1e-9)
+        promote = (self.state[rows] == TENTATIVE) & (self.hits[rows] >= cfg.min_hits)
+        self.state[rows[promote]] = CONFIRMED
+        self.state[rows[self.state[rows] == LOST]] = CONFIRMED
+
+        # Unmatched tracks: tentative ones die, confirmed ones become lost, long-lost ones are removed.
+        unmatched = ~track_matched
+        alive = np.ones(n_tracks, dtype=bool)
+        alive[unmatched & (self.state == TENTATIVE)] = False
+        self.state[unmatched & (self.state == CONFIRMED)] = LOST
+        alive &= (timestamp_s - self.last_seen_s) <= cfg.max_lost_s + 1e-9
+        self.hits[unmatched] = np.where(self.state[unmatched] == LOST, self.hits[unmatched], 0)
+
+        seen_now = track_matched.copy()
+        det_score = np.zeros(n_tracks)
+        det_score[rows] = scores[matched_dets]
+        if not alive.all():
+            self._keep(alive)
+            seen_now, det_score = seen_now[alive], det_score[alive]
+        # New tentative tracks from unmatched confident detections. Tracks that appear in the first frame of
+        # a video are confirmed at once: there is no history to wait for.
+        new = np.flatnonzero((det_track < 0) & (scores >= cfg.new_track_threshold))
+        if len(new):
+            self._spawn(boxes[new], scores[new], detections.class_ids[new], timestamp_s,
+                        None if feats is None else feats[new], confirm=self.frames_seen <= 1)
+            seen_now = np.concatenate([seen_now, np.ones(len(new), bool)])
+            det_score = np.concatenate([det_score, scores[new]])
+        reported = np.flatnonzero(seen_now & (self.state == CONFIRMED))
+        out = self._report(reported, timestamp_s, index, det_score, detections.class_names)
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    def _fuse_appearance(self, sim: np.ndarray, iou: np.ndarray, rows: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        cos_dist = 1.0 - self.features[rows] @ feats.T
+        fused = (1 - cfg.appearance_weight) * sim + cfg.appearance_weight * (1.0 - cos_dist)
+        fused = np.where(iou > 0, fused, 0.0)  # appearance never matches across space on its own here
+        return np.where(cos_dist > cfg.appearance_gate, np.minimum(sim, fused) * 0.5, fused)
+
+    @staticmethod
+    def _record(matches: np.ndarray, rows: np.ndarray, cols: np.ndarray, det_track: np.ndarray,
+                track_matched: np.ndarray) -> None:
+        if len(matches):
+            r = rows[matches[:, 0]]
+            det_track[cols[matches[:, 1]]] = r
+            track_matched[r] = True
+
+    def _vote(self, rows: np.ndarray, class_ids: np.ndarray, scores: np.ndarray) -> None:
+        known = class_ids >= 0
+        if not known.any():
+            return
+        need = int(class_ids.max()) + 1
+        if need > self.votes.shape[1]:
+            self.votes = np.pad(self.votes, ((0, 0), (0, need - self.votes.shape[1])))
+        np.add.at(self.votes, (rows[known], class_ids[known]), scores[known])
+
+    def _report(self, rows: np.ndarray, timestamp_s: float, index: int, score_of: np.ndarray,
+                class_names: tuple[str, ...]) -> FrameTracks:
+        if len(rows) == 0:
+            return FrameTracks(index, timestamp_s, [])
+        smoothed = self.motion.boxes[rows]
+        has_votes = self.votes[rows].sum(1) > 0
+        class_ids = np.where(has_votes, self.votes[rows].argmax(1), -1)
+        names = [class_names[c] if 0 <= c < len(class_names) else "" for c in class_ids.tolist()]
+        ages = (timestamp_s - self.born_s[rows]).tolist()
+        tracks = [
+            Track(track_id, tuple(box), score, class_id, name, age)
+            for track_id, box, score, class_id, name, age in zip(
+                self.ids[rows].tolist(), smoothed.tolist(), score_of[rows].tolist(), class_ids.tolist(), names, ages)
+        ]
+        return FrameTracks(index, timestamp_s, tracks)
+
+    def _keep(self, alive: np.ndarray) -> None:
+        self.motion.keep(alive)
+        self.ids, self.state, self.hits = self.ids[alive], self.state[alive], self.hits[alive]
+        self.born_s, self.last_seen_s = self.born_s[alive], self.last_seen_s[alive]
+        self.last_obs, self.votes = self.last_obs[alive], self.votes[alive]
+        if self.features is not None:
+            self.features = self.features[alive]
+
+    def _spawn(self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, timestamp_s: float,
+               feats: np.ndarray | None, *, confirm: bool) -> None:
+        k = len(boxes)
+        self.motion.add(boxes, scores)
+        self.ids = np.concatenate([self.ids, np.arange(self._next_id, self._next_id + k)])
+        self._next_id += k
+        self.state = np.concatenate([self.state, np.full(k, CONFIRMED if confirm else TENTATIVE, np.int8)])
+        self.hits = np.concatenate([self.hits, np.ones(k, np.int64)])
+        self.born_s = np.concatenate([self.born_s, np.full(k, timestamp_s)])
+        self.last_seen_s = np.concatenate([self.last_seen_s, np.full(k, timestamp_s)])
+        self.last_obs = np.concatenate([self.last_obs, boxes])
+        self.votes = np.concatenate([self.votes, np.zeros((k, self.votes.shape[1]))])
+        self._vote(np.arange(len(self.ids) - k, len(self.ids)), class_ids, scores)
+        if feats is not None:
+            self.features = np.concatenate([self.features, feats]) if self.features is not None else feats.copy()
+        elif self.features is not None:
+            self.features = np.concatenate([self.features, np.zeros((k, self.features.shape[1]), np.float32)])
+
+
+def track_detections(detections: Sequence[Detections], timestamps_s: Sequence[float], tracker: Tracker
+                     ) -> list[FrameTracks]:
+    """Run ``tracker`` over detections already in memory (one per frame) -> one FrameTracks per frame."""
+    tracker.reset()
+    return [tracker.update(d, t, frame_index=i) for i, (d, t) in enumerate(zip(detections, timestamps_s))]

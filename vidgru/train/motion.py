@@ -1,0 +1,338 @@
+"""Training the GRU state model on MOTChallenge ground truth.
+
+Each ground-truth trajectory becomes a sequence of (true box, observation) pairs. Observations are the
+sequence's *real* detections matched to the true boxes frame by frame (IoU >= 0.5, Hungarian), so the model
+learns the detector's real noise and misses; on top of that, training windows get detector-like corruption:
+extra box jitter, runs of missed frames (occlusions), lower frame rates (frame skipping) and starts from a
+noisy first box. The model is unrolled over each window exactly as the tracker runs it, and learns to predict
+the next frame's true box and to smooth the current one. Sequences are split whole: a validation sequence is
+never seen in training.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidgru.errors import DatasetError
+from vidgru.track.association import assign, iou_matrix
+from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
+from vidgru.track.gru_motion import GruMotionConfig, MotionCheckpoint, build_net, filter_step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrajectorySet:
+    """The trajectories of one sequence. Arrays are per trajectory, over its frames first..last:
+    ``truth`` (T, 4) cxcywh (NaN where the ground truth has no box), ``obs`` (T, 4) cxcywh matched detection,
+    ``observed`` (T,) bool, ``scores`` (T,) float."""
+
+    name: str
+    fps: float
+    truth: list[np.ndarray]
+    obs: list[np.ndarray]
+    observed: list[np.ndarray]
+    scores: list[np.ndarray]
+
+
+def _read_mot(path: Path) -> np.ndarray:
+    try:
+        data = np.loadtxt(path, delimiter=",", ndmin=2, usecols=range(7))
+    except (ValueError, OSError) as exc:
+        raise DatasetError(f"cannot read MOT file {path}: {exc}") from None
+    return data
+
+
+def load_trajectories(seq_dir: str | Path, *, min_match_iou: float = 0.5, min_length: int = 5) -> TrajectorySet:
+    """Ground-truth trajectories of a MOTChallenge sequence dir (seqinfo.ini, gt/gt.txt, det/det.txt), each
+    paired with the sequence's own detections."""
+    seq_dir = Path(seq_dir)
+    ini = configparser.ConfigParser()
+    if not ini.read(seq_dir / "seqinfo.ini"):
+        raise DatasetError(f"{seq_dir}: no seqinfo.ini (needed for the frame rate)")
+    try:
+        fps = float(ini["Sequence"]["frameRate"])
+    except (KeyError, ValueError):
+        raise DatasetError(f"{seq_dir / 'seqinfo.ini'}: no valid frameRate") from None
+    gt_path, det_path = seq_dir / "gt" / "gt.txt", seq_dir / "det" / "det.txt"
+    for p in (gt_path, det_path):
+        if not p.is_file():
+            raise DatasetError(f"{seq_dir}: missing {p.relative_to(seq_dir)}")
+    gt = _read_mot(gt_path)
+    gt = gt[gt[:, 6] != 0]  # flag 0: ignore regions
+    det = _read_mot(det_path)
+
+    def to_xyxy(r):
+        return np.c_[r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]]
+
+    # Match detections to ground truth frame by frame.
+    match_box = np.full((len(gt), 4), np.nan)
+    match_score = np.zeros(len(gt))
+    det_by_frame = {int(f): np.flatnonzero(det[:, 0] == f) for f in np.unique(det[:, 0])}
+    for f in np.unique(gt[:, 0]):
+        gi = np.flatnonzero(gt[:, 0] == f)
+        di = det_by_frame.get(int(f))
+        if di is None or len(di) == 0:
+            continue
+        m, _, _ = assign(iou_matrix(to_xyxy(gt[gi]), to_xyxy(det[di])), min_match_iou)
+        match_box[gi[m[:, 0]]] = to_xyxy(det[di[m[:, 1]]])
+        match_score[gi[m[:, 0]]] = det[di[m[:, 1]], 6]
+
+    truth, obs, observed, scores = [], [], [], []
+    for tid in np.unique(gt[:, 1]):
+        rows = np.flatnonzero(gt[:, 1] == tid)
+        rows = rows[np.argsort(gt[rows, 0])]
+        frames = gt[rows, 0].astype(int)
+        length = frames[-1] - frames[0] + 1
+        if length < min_length:
+            continue
+        at = frames - frames[0]
+        t = np.full((length, 4), np.nan)
+        t[at] = xyxy_to_cxcywh(to_xyxy(gt[rows]))
+        o = np.full((length, 4), np.nan)
+        seen = ~np.isnan(match_box[rows, 0])
+        o[at[seen]] = xyxy_to_cxcywh(match_box[rows[seen]])
+        s = np.zeros(length)
+        s[at[seen]] = match_score[rows[seen]]
+        truth.append(t)
+        obs.append(o)
+        observed.append(~np.isnan(o[:, 0]))
+        scores.append(s)
+    if not truth:
+        raise DatasetError(f"{seq_dir}: no usable ground-truth trajectories")
+    return TrajectorySet(seq_dir.name, fps, truth, obs, observed, scores)
+
+
+@dataclass(frozen=True)
+class MotionTrainConfig:
+    window: int = 48  # frames per training window (after frame skipping)
+    batch_size: int = 128
+    steps: int = 1500
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    max_stride: int = 3  # windows are also drawn at every 2nd/3rd frame: lower frame rates
+    jitter: float = 0.04  # extra box noise, up to this fraction of the box size (std)
+    drop_run_rate: float = 0.04  # chance per frame that an occlusion (a run of misses) starts
+    max_drop_s: float = 1.0
+    synthetic_share: float = 0.3  # windows whose observations are the truth plus noise, not real detections
+    seed: int = 0
+
+
+def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig, rng: np.random.Generator
+                   ) -> dict[str, np.ndarray]:
+    """Draw ``n`` corrupted training windows. Returns arrays (n, W, ...): truth, obs (cxcywh), observed,
+    scores, valid (truth exists), dt_s."""
+    W = cfg.window
+    out = {k: np.zeros((n, W, 4)) for k in ("truth", "obs")}
+    out.update({k: np.zeros((n, W)) for k in ("observed", "scores", "valid", "dt_s")})
+    # Trajectories weighted by length, over all sequences.
+    items = [(si, ti) for si, s in enumerate(sets) for ti in range(len(s.truth))]
+    weights = np.array([len(sets[si].truth[ti]) for si, ti in items], dtype=np.float64)
+    weights /= weights.sum()
+    picks = rng.choice(len(items), size=n, p=weights)
+    for b, k in enumerate(picks):
+        s = sets[items[k][0]]
+        ti = items[k][1]
+        stride = int(rng.integers(1, cfg.max_stride + 1))
+        truth = s.truth[ti][::stride]
+        synthetic = rng.random() < cfg.synthetic_share
+        if synthetic:
+            obs = truth.copy()
+            observed = ~np.isnan(truth[:, 0])
+            scores = np.where(observed, rng.uniform(0.5, 1.0, len(truth)), 0.0)
+        else:
+            obs = s.obs[ti][::stride].copy()
+            observed = s.observed[ti][::stride].copy()
+            scores = s.scores[ti][::stride].copy()
+        starts = np.flatnonzero(observed)
+        if len(starts) == 0:  # (rare) a trajectory the detector never saw: use the truth as observations
+            obs, observed = truth.copy(), ~np.isnan(truth[:, 0])
+            scores = observed * 0.5
+            starts = np.flatnonzero(observed)
+        start = int(rng.choice(starts[: max(1, len(starts) - 3)]))
+        sl = slice(start, start + W)
+        m = len(truth[sl])
+        t, o, ob, sc = truth[sl], obs[sl].copy(), observed[sl].copy(), scores[sl].copy()
+        size = np.nan_to_num(o[:, 2:4], nan=1.0)
+        sigma = rng.uniform(0, cfg.jitter) if not synthetic else rng.uniform(0.01, cfg.jitter + 0.02)
+        o[:, :2] += rng.normal(0, sigma, (m, 2)) * size
+        o[:, 2:4] *= np.exp(rng.normal(0, sigma, (m, 2)))
+        # Occlusions: runs of missed frames (never the first).
+        fps = s.fps / stride
+        i = 1
+        while i < m:
+            if rng.random() < cfg.drop_run_rate:
+                run = int(rng.integers(1, max(2, int(cfg.max_drop_s * fps)) + 1))
+                ob[i:i + run] = False
+                i += run
+            i += 1
+        ob[0] = True
+        o[~ob] = 0.0
+        sc[~ob] = 0.0
+        out["truth"][b, :m] = np.nan_to_num(t, nan=0.0)
+        out["valid"][b, :m] = ~np.isnan(t[:, 0])
+        out["obs"][b, :m] = np.nan_to_num(o, nan=0.0)
+        out["observed"][b, :m] = ob
+        out["scores"][b, :m] = sc
+        out["dt_s"][b, :] = stride / s.fps
+        out["obs"][b, m:] = out["obs"][b, m - 1]  # padding; not scored (valid=0)
+    return out
+
+
+def _box_error(a, b):
+    """Per-box error (N,) between cxcywh boxes, in units of the true box ``b``: L1 over centre shift and log
+    size ratio."""
+    import torch
+
+    return (torch.abs((a[:, 0] - b[:, 0]) / b[:, 2]) + torch.abs((a[:, 1] - b[:, 1]) / b[:, 3])
+            + torch.abs(torch.log(a[:, 2] / b[:, 2])) + torch.abs(torch.log(a[:, 3] / b[:, 3])))
+
+
+def unroll(net, batch: dict, dt_scale: float):
+    """Run the filter over windows as the tracker would. Returns smoothed (B, W, 4) and next-frame predictions
+    (B, W, 4) as torch tensors (cxcywh)."""
+    import torch
+
+    tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in batch.items()}
+    obs, observed, scores, dt = tensors["obs"], tensors["observed"], tensors["scores"], tensors["dt_s"]
+    B, W = observed.shape
+    h = torch.zeros(B, net.cell.hidden_size)
+    first = torch.cat([obs[:, 0, :2], obs[:, 0, 2:].clamp_min(1.0)], 1)
+    pred = first
+    smoothed_all, pred_all = [], []
+    for t in range(W):
+        o = obs[:, t] if t else first
+        o = torch.where(observed[:, t:t + 1] > 0, o, pred)
+        o = torch.cat([o[:, :2], o[:, 2:].clamp_min(1.0)], 1)
+        smoothed, pred, h = filter_step(net, pred, o, observed[:, t], scores[:, t], dt[:, t], h, dt_scale, xp=torch)
+        pred = torch.cat([pred[:, :2], pred[:, 2:].clamp_min(1.0)], 1)
+        smoothed_all.append(smoothed)
+        pred_all.append(pred)
+    return torch.stack(smoothed_all, 1), torch.stack(pred_all, 1)
+
+
+def window_loss(net, batch: dict, dt_scale: float):
+    import torch
+
+    smoothed, pred = unroll(net, batch, dt_scale)
+    truth = torch.as_tensor(batch["truth"], dtype=torch.float32)
+    valid = torch.as_tensor(batch["valid"], dtype=torch.float32)
+    safe = torch.where(valid[..., None] > 0, truth, torch.ones_like(truth))
+    e_smooth = _box_error(smoothed.reshape(-1, 4), safe.reshape(-1, 4)).reshape(valid.shape)
+    nxt_valid = valid[:, 1:]
+    e_pred = _box_error(pred[:, :-1].reshape(-1, 4), safe[:, 1:].reshape(-1, 4)).reshape(nxt_valid.shape)
+    smooth_loss = (e_smooth * valid).sum() / valid.sum().clamp_min(1)
+    return smooth_loss + (e_pred * nxt_valid).sum() / nxt_valid.sum().clamp_min(1)
+
+
+def prediction_iou(smoothed: np.ndarray, pred: np.ndarray, batch: dict) -> dict[str, float]:
+    """Mean IoU of smoothed boxes with the truth, and of next-frame predictions with the next truth, over
+    valid frames; also over frames right after a miss (where prediction matters most)."""
+    truth, valid, observed = batch["truth"], batch["valid"] > 0, batch["observed"] > 0
+
+    def ious(a, b):
+        a, b = cxcywh_to_xyxy(a), cxcywh_to_xyxy(b)
+        iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+        ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+        inter = iw * ih
+        return inter / ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter)
+
+    s = ious(smoothed[valid], truth[valid])
+    nv = valid[:, 1:]
+    p = ious(pred[:, :-1][nv], truth[:, 1:][nv])
+    missed = (~observed[:, 1:])[nv]
+    return {"smoothed_iou": float(s.mean()), "predicted_iou": float(p.mean()),
+            "predicted_iou_missed": float(p[missed].mean()) if missed.any() else float("nan")}
+
+
+def kalman_baseline(batch: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The constant-velocity Kalman filter over the same windows: (smoothed, next-frame prediction) cxcywh."""
+    from vidgru.track.kalman import KalmanBank
+
+    obs, observed = batch["obs"], batch["observed"] > 0
+    B, W = observed.shape
+    bank = KalmanBank()
+    bank.add(cxcywh_to_xyxy(obs[:, 0]), batch["scores"][:, 0])
+    smoothed = np.zeros((B, W, 4))
+    pred = np.zeros((B, W, 4))
+    smoothed[:, 0] = obs[:, 0]
+    for t in range(W):
+        if t:
+            rows = np.flatnonzero(observed[:, t])
+            bank.update(rows, cxcywh_to_xyxy(obs[rows, t]), batch["scores"][rows, t])
+            smoothed[:, t] = bank.x[:, :4]
+        bank.predict()
+        pred[:, t] = bank.x[:, :4]
+    return smoothed, pred
+
+
+def train_motion_model(train_sets: Sequence[TrajectorySet], val_sets: Sequence[TrajectorySet] = (), *,
+                       model: GruMotionConfig | None = None, config: MotionTrainConfig | None = None,
+                       progress: Callable[[int, float], None] | None = None) -> tuple[MotionCheckpoint, dict]:
+    """Train a GRU state model. Returns the checkpoint and metrics (validation IoUs of the GRU and of the
+    Kalman filter on the same corrupted windows, when ``val_sets`` are given)."""
+    import torch
+
+    model = model or GruMotionConfig()
+    cfg = config or MotionTrainConfig()
+    if not train_sets:
+        raise DatasetError("no training sequences")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: thread hand-offs cost more than they save (3x here)
+    try:
+        return _train(train_sets, val_sets, model, cfg, rng, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(train_sets, val_sets, model: GruMotionConfig, cfg: MotionTrainConfig, rng: np.random.Generator,
+           progress) -> tuple[MotionCheckpoint, dict]:
+    import torch
+
+    net = build_net(model)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    t0 = time.perf_counter()
+    losses = []
+    for step in range(cfg.steps):
+        batch = sample_windows(train_sets, cfg.batch_size, cfg, rng)
+        loss = window_loss(net, batch, model.dt_scale)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if progress:
+            progress(step, float(np.mean(losses[-50:])))
+    metrics: dict = {"train_loss": float(np.mean(losses[-100:])), "train_seconds": time.perf_counter() - t0,
+                     "train_sequences": [s.name for s in train_sets], "config": asdict(cfg)}
+    if val_sets:
+        metrics.update(evaluate_motion_model(net, val_sets, model.dt_scale, cfg))
+    ckpt = MotionCheckpoint(config=model, state_dict=net.state_dict(), extra={"metrics": metrics})
+    return ckpt, metrics
+
+
+def evaluate_motion_model(net, sets: Sequence[TrajectorySet], dt_scale: float, cfg: MotionTrainConfig,
+                          n: int = 2048) -> dict:
+    """GRU vs Kalman on the same corrupted windows from ``sets`` (seeded, so comparable between runs)."""
+    import torch
+
+    rng = np.random.default_rng(12345)
+    batch = sample_windows(sets, n, cfg, rng)
+    with torch.no_grad():
+        smoothed, pred = unroll(net, batch, dt_scale)
+    gru = prediction_iou(smoothed.double().numpy(), pred.double().numpy(), batch)
+    kal = prediction_iou(*kalman_baseline(batch), batch)
+    return {"val_sequences": [s.name for s in sets], "val_windows": n,
+            **{f"gru_{k}": v for k, v in gru.items()}, **{f"kalman_{k}": v for k, v in kal.items()}}
+
