@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from vidgru.config import RUNTIMES, ClassifyConfig, TrainConfig, build_config
+from vidgru.config import RUNTIMES, ClassifyConfig, MotionTrainSettings, TrackConfig, TrainConfig, build_config
 from vidgru.errors import VidgruError
 
 EXIT_SOME_FAILED = 1
@@ -313,6 +313,10 @@ TRAIN_HELPS = {
     "patience": "Stop after this many epochs without a better validation accuracy.",
     "seed": "Random seed (split, sampling, initialisation).",
     "speed_jitter": "Training windows are read at a random speed in [1-j, 1+j].",
+    "transition_prob": "Share of training windows spliced from two clips (the label is split by time covered), "
+                       "so windows across a change of content are learnt too.",
+    "motion_augment": "Camera-motion classes only: mirror and time-reverse training clips by permuting their "
+                      "motion descriptors, swapping pan_left/right, tilt_up/down and zoom_in/out to match.",
     "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.",
     "precision": "Backbone precision: auto, fp32, fp16 or bf16.",
     "runtime": "Backbone runtime: auto (ONNX Runtime on a CPU when installed, else PyTorch), torch or onnx.",
@@ -425,3 +429,337 @@ def synth_camera_motion(sources, out_dir, clips_per_class, classes, min_frames, 
         classes=chosen, degrade=not no_degrade, progress=not quiet,
     )
     click.echo(f"wrote {clips_per_class * len(chosen)} clips to {out}/ (manifest: {out}/manifest.jsonl)")
+
+
+# ----------------------------------------------------------------------------------------------- track
+
+TRACK_HELPS = {
+    "detector": "torchvision:<name> (e.g. fasterrcnn_mobilenet_v3_large_320_fpn), onnx:PATH (NanoDet ONNX), "
+                "motion (background subtraction, static cameras) or file[:PATH] (MOTChallenge det.txt). "
+                "Default: file for a MOTChallenge sequence, else torchvision:fasterrcnn_mobilenet_v3_large_320_fpn.",
+    "classes": "Keep only these classes, comma-separated (e.g. person,car).",
+    "score_threshold": "Drop detections below this score (default: the detector's own, low on purpose: the "
+                       "tracker uses low-score boxes to keep tracks alive).",
+    "min_box_size": "Drop boxes smaller than this many pixels (shorter side).",
+    "detect_every": "Run the detector on every Nth frame; the tracker predicts the frames between.",
+    "motion": "Track state model: gru (learned; predicts and smooths boxes) or kalman (constant velocity).",
+    "motion_model": "A GRU state model from `vidgru train-motion` (default: the one shipped with vidgru).",
+    "appearance": "Match by appearance too (backbone embeddings of the boxes; needs frames, costs time).",
+    "high_threshold": "Detections at or above this score are matched first and may start tracks "
+                      "(default by detector: 0.7 torchvision/file, 0.45 onnx, 0.3 motion).",
+    "low_threshold": "Detections between this and --high-threshold only extend existing tracks.",
+    "new_track_threshold": "An unmatched detection starts a track only at or above this score.",
+    "min_hits": "Matches before a new track is confirmed and reported.",
+    "max_lost_s": "Seconds a track may go unseen before it is dropped.",
+    "fps": "Override the source's frame rate (timestamps, MOT timing).",
+    "max_frames": "Stop after this many frames.",
+    "weights": "Detector weights for torchvision detectors: a .pth file or a torchvision weights id.",
+    "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.",
+    "runtime": "Appearance backbone runtime: auto, torch or onnx.",
+    "mot": "Write MOTChallenge txt (frame,id,x,y,w,h,score,-1,-1,-1); a folder when tracking several "
+           "sequences (<name>.txt each).",
+    "json": "Write JSON Lines, one record per frame ('-' for stdout).",
+    "out_video": "Write an annotated mp4 (boxes, IDs, classes, trails).",
+    "trail_s": "Seconds of trail drawn behind each track.",
+}
+
+
+def _track_inputs(source: str | None, webcam: int | None) -> list:
+    """The things to track: a camera index, a stream URL, a video / image folder, or MOTChallenge sequences."""
+    from vidgru.mot import find_mot_sequences, is_mot_sequence, open_mot_sequence
+
+    if webcam is not None:
+        if source:
+            raise click.UsageError("give either SOURCE or --webcam, not both")
+        return [webcam]
+    if not source:
+        raise click.UsageError("nothing to track: give a SOURCE or --webcam [INDEX]")
+    path = Path(source)
+    if path.is_dir() and is_mot_sequence(path):
+        return [open_mot_sequence(path)]
+    if path.is_dir():
+        seqs = find_mot_sequences(path)
+        if seqs:
+            return seqs
+    return [source]
+
+
+def _open_track_sinks(stack, cfg: TrackConfig, name: str, many: bool):
+    from vidgru.sinks import MotSink, TrackJsonlSink
+
+    sinks = []
+    if cfg.mot:
+        target = Path(cfg.mot) / f"{name}.txt" if many else Path(cfg.mot)
+        sinks.append(stack.enter_context(MotSink(target)))
+    if cfg.json:
+        target = cfg.json if cfg.json == "-" or not many else str(Path(cfg.json) / f"{name}.jsonl")
+        sinks.append(stack.enter_context(TrackJsonlSink(target)))
+    return sinks
+
+
+def _track_one(item, cfg: TrackConfig, *, show: bool, many: bool, quiet: bool, embedder, detector_cache: dict
+               ) -> dict:
+    """Track one input; returns a summary. Outputs are finalised on the normal end, Ctrl-C and errors."""
+    import time
+    from contextlib import ExitStack
+
+    from tqdm import tqdm
+
+    from vidgru.detect import FileDetector, create_detector, sequence_detections_path
+    from vidgru.mot import MotSequence
+    from vidgru.sinks import LiveWindow, TrailHistory, VideoSink, draw_tracks
+    from vidgru.track.pipeline import build_tracker, track_frames, track_sequence_detections
+    from vidgru.types import Detections
+    from vidgru.video import VideoSource, is_live_source
+
+    is_seq = isinstance(item, MotSequence)
+    name = item.name if is_seq else (f"camera{item}" if isinstance(item, int) else Path(str(item)).stem)
+    spec = cfg.detector or ("file" if is_seq else "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn")
+    if spec == "file":
+        if not is_seq:
+            raise VidgruError("--detector file needs a MOTChallenge sequence folder (or file:PATH to a det.txt)")
+        spec = f"file:{sequence_detections_path(item.path)}"
+    if spec.startswith("file:"):
+        detector = FileDetector(spec[5:], score_threshold=cfg.score_threshold, min_box_size=cfg.min_box_size)
+    else:
+        key = spec
+        if key not in detector_cache:
+            detector_cache[key] = create_detector(spec, classes=cfg.class_list, score_threshold=cfg.score_threshold,
+                                                  min_box_size=cfg.min_box_size, device=cfg.device,
+                                                  weights=cfg.weights)
+        detector = detector_cache[key]
+        detector.reset()
+    frames_done = 0
+    ids: set[int] = set()
+    t0 = time.perf_counter()
+    with ExitStack() as stack:
+        sinks = _open_track_sinks(stack, cfg, name, many)
+        if is_seq and item.image_dir is None:
+            # Detections only (MOT15 here has no images): motion-only tracking, no video.
+            if cfg.out_video or show:
+                raise VidgruError(f"{item.path}: the sequence has no images, so there is nothing to draw or show")
+            n = item.length or (max(detector.detections, default=-1) + 1)
+            n = min(n, cfg.max_frames) if cfg.max_frames else n
+            dets = [detector.detections.get(i, Detections.empty()) for i in range(n)]
+            tracker = build_tracker(cfg, spec, fps=cfg.fps or item.fps)
+            bar = tqdm(total=n, desc=name, unit="frame", disable=quiet, leave=False)
+            for ft in track_sequence_detections(dets, cfg.fps or item.fps, tracker):
+                for sink in sinks:
+                    sink.write(ft)
+                ids.update(t.track_id for t in ft.tracks)
+                frames_done += 1
+                bar.update()
+            bar.close()
+            return {"name": name, "frames": frames_done, "tracks": len(ids), "seconds": time.perf_counter() - t0}
+
+        source = str(item.image_dir) if is_seq else item
+        live = not is_seq and is_live_source(source)
+        video = stack.enter_context(VideoSource(source, fps=cfg.fps or (item.fps if is_seq else None), live=live,
+                                                max_frames=cfg.max_frames))
+        fps = video.info.fps
+        tracker = build_tracker(cfg, spec, fps=fps)
+        writer = stack.enter_context(VideoSink(cfg.out_video if not many else Path(cfg.out_video) /
+                                               f"{name}.annotated.mp4", fps)) if cfg.out_video else None
+        window = stack.enter_context(LiveWindow(f"vidgru track - {name}")) if show else None
+        trails = TrailHistory(max_age_s=cfg.trail_s)
+        total = video.info.frame_count
+        total = min(total, cfg.max_frames) if total and cfg.max_frames else total
+        bar = tqdm(total=total, desc=name, unit="frame", disable=quiet or live, leave=False)
+        app = embedder() if cfg.appearance else None
+        batch = 1 if live else 4
+        tick, rate = time.perf_counter(), 0.0
+        try:
+            for frame, ft in track_frames(video, detector, tracker, embedder=app, detect_every=cfg.detect_every,
+                                          batch_size=batch):
+                for sink in sinks:
+                    sink.write(ft)
+                ids.update(t.track_id for t in ft.tracks)
+                frames_done += 1
+                bar.update()
+                if writer or window:
+                    now = time.perf_counter()
+                    rate = 0.9 * rate + 0.1 / max(now - tick, 1e-6) if rate else 1.0 / max(now - tick, 1e-6)
+                    tick = now
+                    trails.update(ft)
+                    image = draw_tracks(frame.image, ft, trails, fps=rate if window else None)
+                    if writer:
+                        writer.write(image)
+                    if window and not window.show(image):
+                        break  # q, Esc or the window closed
+        except KeyboardInterrupt:
+            bar.close()
+            if not live:
+                raise
+            click.echo("stopped", err=True)
+        bar.close()
+    return {"name": name, "frames": frames_done, "tracks": len(ids), "seconds": time.perf_counter() - t0}
+
+
+@cli.command()
+@click.argument("source", required=False)
+@click.option("--webcam", type=int, is_flag=False, flag_value=0, default=None, metavar="[INDEX]",
+              help="Track from a camera (index 0 unless given).")
+@click.option("--show/--no-show", default=None, help="Live window with boxes, IDs, trails and FPS (q or Esc "
+              "quits). Default: on for --webcam, off otherwise.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@config_options(TrackConfig, TRACK_HELPS)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
+    """Track objects in a video, camera, stream or MOTChallenge sequence.
+
+    SOURCE is a video file, an image folder, an rtsp/http URL, a MOTChallenge sequence folder (seqinfo.ini,
+    det/det.txt, optional images) or a folder of such sequences. Tracking by detection: a detector finds
+    objects in each frame, a GRU (or Kalman) state model predicts where each track will be, and a two-stage
+    assignment links them; IDs survive short occlusions and misses.
+
+    \b
+    Examples:
+      vidgru track street.mp4 --detector onnx:nanodet.onnx --out-video tracked.mp4 --mot tracks.txt
+      vidgru track --webcam                       # live window; q or Esc quits
+      vidgru track --webcam 1 --no-show --json -  # headless: JSON Lines per frame on stdout
+      vidgru track rtsp://camera/stream --mot cam.txt
+      vidgru track MOT15/train/TUD-Campus --detector file --mot TUD-Campus.txt
+      vidgru track MOT15/train --mot runs/        # every sequence; then: vidgru eval-track
+    """
+    from vidgru.track.pipeline import appearance_embedder
+
+    cfg = build_config(TrackConfig, config_file, **_overrides(TrackConfig, kwargs))
+    items = _track_inputs(source, webcam)
+    if show is None:
+        show = webcam is not None
+    many = len(items) > 1
+    if many and show:
+        raise click.UsageError("--show works with one source at a time")
+    cache: dict = {}
+    embedders: list = []
+
+    def embedder():
+        if not embedders:  # built on first use: sequences without images never need it
+            embedders.append(appearance_embedder(device=cfg.device, runtime=cfg.runtime))
+        return embedders[0]
+
+    failures = 0
+    for item in items:
+        try:
+            summary = _track_one(item, cfg, show=show, many=many, quiet=quiet, embedder=embedder,
+                                 detector_cache=cache)
+        except VidgruError as exc:
+            if not many:
+                raise
+            failures += 1
+            click.echo(f"error: {exc}", err=True)
+            continue
+        if not quiet:
+            rate = summary["frames"] / max(summary["seconds"], 1e-9)
+            click.echo(f"{summary['name']}: {summary['frames']} frames, {summary['tracks']} tracks, "
+                       f"{rate:.1f} frames/s", err=True)
+    if failures:
+        click.echo(f"{failures} of {len(items)} inputs failed", err=True)
+        sys.exit(EXIT_SOME_FAILED)
+
+
+# ------------------------------------------------------------------------------------ train-motion / eval
+
+MOTION_TRAIN_HELPS = {
+    "out": "Where to write the GRU state model (a JSON of metrics goes next to it).",
+    "val": "Sequences held out for validation, comma-separated (GRU vs Kalman is reported on them).",
+    "exclude": "Sequences not used at all, comma-separated (e.g. a test sequence).",
+    "steps": "Optimisation steps.",
+    "batch_size": "Trajectory windows per step.",
+    "window": "Frames per training window.",
+    "lr": "Peak learning rate (one-cycle schedule).",
+    "hidden_size": "GRU hidden size.",
+    "seed": "Random seed.",
+}
+
+
+@cli.command("train-motion")
+@click.argument("data", nargs=-1, required=True)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@config_options(MotionTrainSettings, MOTION_TRAIN_HELPS)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def train_motion(data, config_file, quiet, **kwargs) -> None:
+    """Train the GRU track-state model on MOTChallenge ground truth.
+
+    DATA are MOTChallenge split folders (e.g. MOT15/train) or sequence folders, each with gt/gt.txt,
+    det/det.txt and seqinfo.ini. Ground-truth trajectories are paired with the sequence's real detections and
+    corrupted like a detector would (jitter, missed runs, lower frame rates); the model learns to predict the
+    next box and smooth the current one.
+
+    \b
+    Example:
+      vidgru train-motion MOT15/train --val TUD-Campus --out motion.pt
+      vidgru track video.mp4 --motion-model motion.pt
+    """
+    from tqdm import tqdm
+
+    from vidgru.errors import DatasetError
+    from vidgru.mot import find_mot_sequences
+    from vidgru.track.gru_motion import GruMotionConfig, save_motion_checkpoint
+    from vidgru.train.motion import MotionTrainConfig, load_trajectories, train_motion_model
+
+    cfg = build_config(MotionTrainSettings, config_file, **_overrides(MotionTrainSettings, kwargs))
+    names = lambda s: {x.strip() for x in (s or "").split(",") if x.strip()}  # noqa: E731
+    val_names, excluded = names(cfg.val), names(cfg.exclude)
+    sequences = [s for root in data for s in find_mot_sequences(root)]
+    sequences = [s for s in sequences if s.gt_path and s.det_path and s.name not in excluded]
+    if not sequences:
+        raise DatasetError(f"no MOTChallenge sequences with gt/gt.txt and det/det.txt under {', '.join(data)}")
+    unknown = val_names - {s.name for s in sequences}
+    if unknown:
+        raise DatasetError(f"--val: no such sequence: {', '.join(sorted(unknown))}")
+    train_sets = [load_trajectories(s.path) for s in sequences if s.name not in val_names]
+    val_sets = [load_trajectories(s.path) for s in sequences if s.name in val_names]
+    if not train_sets:
+        raise DatasetError("every sequence is held out; nothing left to train on")
+    click.echo(f"training on {', '.join(s.name for s in train_sets)}"
+               + (f"; validating on {', '.join(s.name for s in val_sets)}" if val_sets else ""), err=True)
+    bar = tqdm(total=cfg.steps, desc="train-motion", unit="step", disable=quiet)
+
+    def progress(step: int, loss: float) -> None:
+        bar.update()
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+    ckpt, metrics = train_motion_model(
+        train_sets, val_sets, model=GruMotionConfig(hidden_size=cfg.hidden_size),
+        config=MotionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, window=cfg.window, lr=cfg.lr,
+                                 seed=cfg.seed), progress=progress)
+    bar.close()
+    save_motion_checkpoint(cfg.out, ckpt)
+    metrics_path = Path(cfg.out).with_suffix(".metrics.json")
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    click.echo(f"wrote {cfg.out} and {metrics_path}", err=True)
+    if val_sets:
+        click.echo(f"validation, mean IoU with the true box (GRU vs Kalman): next-frame prediction "
+                   f"{metrics['gru_predicted_iou']:.3f} vs {metrics['kalman_predicted_iou']:.3f}, after a miss "
+                   f"{metrics['gru_predicted_iou_missed']:.3f} vs {metrics['kalman_predicted_iou_missed']:.3f}, "
+                   f"smoothed {metrics['gru_smoothed_iou']:.3f} vs {metrics['kalman_smoothed_iou']:.3f}")
+
+
+@cli.command("eval-track")
+@click.option("--gt", "gt", required=True, type=click.Path(exists=True, file_okay=False),
+              help="MOTChallenge split folder (e.g. MOT15/train) or one sequence folder.")
+@click.option("--results", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder with <sequence>.txt tracker outputs.")
+@click.option("--benchmark", type=click.Choice(["auto", "MOT15", "MOT17"]), default="auto", show_default=True,
+              help="How to read gt.txt: MOT15 (no classes; columns 8-10 are world coordinates) or MOT17 "
+                   "(pedestrians only, distractors removed). auto decides per sequence.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report as JSON.")
+def eval_track(gt, results, benchmark, json_path) -> None:
+    """HOTA, MOTA, IDF1, IDSW per sequence and combined (TrackEval's definitions, via the trackers package).
+
+    \b
+    Example:
+      vidgru track MOT15/train --mot runs/ && vidgru eval-track --gt MOT15/train --results runs/
+    """
+    from vidgru.metrics import evaluate_tracking, format_tracking_report
+
+    report = evaluate_tracking(gt, results, benchmark=benchmark)
+    click.echo(format_tracking_report(report))
+    if json_path:
+        Path(json_path).write_text(json.dumps(report.to_dict(), indent=1))
+    if report.errors:
+        for name, why in report.errors.items():
+            click.echo(f"error: {name}: {why}", err=True)
+        sys.exit(EXIT_SOME_FAILED)

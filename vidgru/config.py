@@ -99,6 +99,8 @@ class TrainConfig:
     patience: int = 12
     seed: int = 0
     speed_jitter: float = 0.2
+    transition_prob: float = 0.0
+    motion_augment: bool = False
     device: str = "auto"
     precision: str = "auto"
     runtime: str = "auto"
@@ -120,8 +122,13 @@ class TrainConfig:
             raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.speed_jitter < 1.0:
             raise ConfigError(f"speed_jitter: must be in [0, 1), got {self.speed_jitter}")
+        if not 0.0 <= self.transition_prob <= 1.0:
+            raise ConfigError(f"transition_prob: must be in [0, 1], got {self.transition_prob}")
         if self.head == "mean" and not self.appearance:
             raise ConfigError("appearance: the mean head averages appearance features; it cannot be turned off")
+        if self.motion_augment and (self.appearance or not self.motion):
+            raise ConfigError("motion_augment: needs motion: true and appearance: false (mirroring and reversing "
+                              "permute the motion descriptors; appearance features cannot follow)")
         if not self.appearance and not self.motion:
             raise ConfigError("appearance: false needs motion: true (the model would have no input)")
         if self.weight_decay < 0:
@@ -187,3 +194,70 @@ def build_config(cls: type[C], file: str | Path | None = None, **overrides: Any)
         if value is not None:
             values[key] = value
     return cls(**values)
+
+
+MOTION_MODELS = ("gru", "kalman")
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """Settings of ``vidgru track``. Thresholds left at ``None`` are chosen for the detector (see
+    :func:`vidgru.track.pipeline.tracker_config_for`)."""
+
+    detector: str | None = None  # None: "file" for a MOTChallenge sequence, else the torchvision default
+    classes: str | None = None  # comma-separated class names to keep
+    score_threshold: float | None = None
+    min_box_size: float = 0.0
+    detect_every: int = 1
+    motion: str = "gru"
+    motion_model: str | None = None
+    appearance: bool = True
+    high_threshold: float | None = None
+    low_threshold: float = 0.1
+    new_track_threshold: float | None = None
+    min_hits: int = 3
+    max_lost_s: float = 1.5
+    fps: float | None = None
+    max_frames: int | None = None
+    weights: str | None = None
+    device: str = "auto"
+    runtime: str = "auto"
+    mot: str | None = None
+    json: str | None = None
+    out_video: str | None = None
+    trail_s: float = 1.5
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "detect_every", "min_hits", "max_lost_s", "fps", "max_frames", allow_none=True)
+        _check_choice(self, "motion", MOTION_MODELS)
+        _check_choice(self, "runtime", RUNTIMES)
+        for name in ("score_threshold", "high_threshold", "low_threshold", "new_track_threshold"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name}: must be between 0 and 1, got {value}")
+        if self.min_box_size < 0 or self.trail_s < 0:
+            raise ConfigError("min_box_size and trail_s: must be >= 0")
+
+    @property
+    def class_list(self) -> list[str] | None:
+        if not self.classes:
+            return None
+        return [c.strip() for c in self.classes.split(",") if c.strip()]
+
+
+@dataclass(frozen=True)
+class MotionTrainSettings:
+    """Settings of ``vidgru train-motion`` (the GRU state model)."""
+
+    out: str = "motion.pt"
+    val: str | None = None  # comma-separated sequence names held out for validation
+    exclude: str | None = None  # comma-separated sequence names not used at all
+    steps: int = 2000
+    batch_size: int = 128
+    window: int = 48
+    lr: float = 3e-3
+    hidden_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "steps", "batch_size", "window", "lr", "hidden_size", allow_none=False)

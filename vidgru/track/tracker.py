@@ -78,6 +78,8 @@ class Tracker:
         self.last_obs = np.zeros((0, 4))
         self.votes = np.zeros((0, 1))
         self.features: np.ndarray | None = None
+        self._shown = np.zeros(0, dtype=bool)  # tracks reported by the last update (kept for coast())
+        self._class_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -90,7 +92,8 @@ class Tracker:
         Args:
             detections: this frame's detections (pixels xyxy).
             timestamp_s: the frame's time; life-cycle timing uses it.
-            embeddings: optional (N, D) appearance embeddings of the detection crops, L2-normalised.
+            embeddings: optional (N, D) appearance embeddings of the detection crops, L2-normalised; rows of
+                zeros for detections that were not embedded (only high-score ones are used for matching).
             frame_index: reported back in the result (defaults to a running count).
 
         Returns:
@@ -168,10 +171,12 @@ class Tracker:
         self.last_obs[rows] = boxes[matched_dets]
         self._vote(rows, detections.class_ids[matched_dets], scores[matched_dets])
         if feats is not None:
-            f = self.features[rows]
-            ema = np.where(self.hits[rows, None] > 1, cfg.feature_momentum * f + (1 - cfg.feature_momentum)
-                           * feats[matched_dets], feats[matched_dets])
-            self.features[rows] = ema / np.maximum(np.linalg.norm(ema, axis=1, keepdims=True), 1e-9)
+            has = np.any(feats[matched_dets] != 0, axis=1)  # detections that were not embedded have zeros
+            r, new = rows[has], feats[matched_dets[has]]
+            fresh = ~np.any(self.features[r] != 0, axis=1)
+            ema = np.where(fresh[:, None], new, cfg.feature_momentum * self.features[r]
+                           + (1 - cfg.feature_momentum) * new)
+            self.features[r] = ema / np.maximum(np.linalg.norm(ema, axis=1, keepdims=True), 1e-9)
         promote = (self.state[rows] == TENTATIVE) & (self.hits[rows] >= cfg.min_hits)
         self.state[rows[promote]] = CONFIRMED
         self.state[rows[self.state[rows] == LOST]] = CONFIRMED
@@ -199,16 +204,38 @@ class Tracker:
             seen_now = np.concatenate([seen_now, np.ones(len(new), bool)])
             det_score = np.concatenate([det_score, scores[new]])
         reported = np.flatnonzero(seen_now & (self.state == CONFIRMED))
-        out = self._report(reported, timestamp_s, index, det_score, detections.class_names)
+        self._shown = seen_now & (self.state == CONFIRMED)
+        self._class_names = detections.class_names
+        return self._report(reported, timestamp_s, index, det_score, detections.class_names)
+
+    def coast(self, timestamp_s: float, *, frame_index: int | None = None) -> FrameTracks:
+        """Advance a frame that has no detections (``--detect-every N``): every track moves by its motion model,
+        nothing is matched, born or removed, and the tracks reported at the last update are reported again at
+        their predicted boxes (``is_predicted=True``)."""
+        index = self.frames_seen if frame_index is None else frame_index
+        self.frames_seen += 1
+        self.motion.predict()
+        dt_s = None if self._last_timestamp_s is None else timestamp_s - self._last_timestamp_s
+        self._last_timestamp_s = timestamp_s
+        empty = np.zeros(0, dtype=np.int64)
+        self.motion.update(empty, np.zeros((0, 4)), np.zeros(0), dt_s)
+        out = self._report(np.flatnonzero(self._shown), timestamp_s, index, np.zeros(len(self.ids)),
+                           self._class_names)
+        for track in out.tracks:
+            track.is_predicted = True
         return out
 
     # ------------------------------------------------------------------ helpers
     def _fuse_appearance(self, sim: np.ndarray, iou: np.ndarray, rows: np.ndarray, feats: np.ndarray) -> np.ndarray:
         cfg = self.config
-        cos_dist = 1.0 - self.features[rows] @ feats.T
+        track_f = self.features[rows]
+        cos_dist = 1.0 - track_f @ feats.T
         fused = (1 - cfg.appearance_weight) * sim + cfg.appearance_weight * (1.0 - cos_dist)
         fused = np.where(iou > 0, fused, 0.0)  # appearance never matches across space on its own here
-        return np.where(cos_dist > cfg.appearance_gate, np.minimum(sim, fused) * 0.5, fused)
+        fused = np.where(cos_dist > cfg.appearance_gate, np.minimum(sim, fused) * 0.5, fused)
+        # Pairs where either side has no embedding (not embedded, or a track born without one) keep motion only.
+        known = np.any(track_f != 0, axis=1)[:, None] & np.any(feats != 0, axis=1)[None, :]
+        return np.where(known, fused, sim)
 
     @staticmethod
     def _record(matches: np.ndarray, rows: np.ndarray, cols: np.ndarray, det_track: np.ndarray,
@@ -250,6 +277,7 @@ class Tracker:
         self.last_obs, self.votes = self.last_obs[alive], self.votes[alive]
         if self.features is not None:
             self.features = self.features[alive]
+        self._shown = self._shown[alive] if len(self._shown) == len(alive) else self._shown
 
     def _spawn(self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, timestamp_s: float,
                feats: np.ndarray | None, *, confirm: bool) -> None:
