@@ -3,7 +3,8 @@
 Every tracker gets the same detections (each sequence's det/det.txt, already in memory) and each sequence's own
 frame rate; all results are scored by the same TrackEval-parity evaluation (vidgru.metrics.evaluate_tracking,
 MOT15 rules). Tracker-only speed is frames per second of ``update`` calls alone (no decoding, no detector,
-no file writing).
+no file writing), the fastest of ``--repeat`` runs per sequence (as timeit does: slower runs measure the rest
+of the machine).
 
 The GRU state model is evaluated leave-one-sequence-out: for sequence S it uses a model trained on the other
 sequences only (trained here unless ``--models`` already holds ``loso-S.pt``).
@@ -81,8 +82,9 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data/mot15/train")
     ap.add_argument("--out", default="runs/tracking")
     ap.add_argument("--models", default=None, help="folder of loso-<SEQ>.pt GRU state models (default OUT/models)")
-    ap.add_argument("--steps", type=int, default=1500, help="training steps for missing GRU models")
+    ap.add_argument("--steps", type=int, default=2000, help="training steps for missing GRU models")
     ap.add_argument("--trackers", default="vidgru-gru,vidgru-kalman,sort,bytetrack,ocsort")
+    ap.add_argument("--repeat", type=int, default=3, help="time each tracker this many times; the fastest counts")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", module="trackers")
     out = Path(args.out)
@@ -102,11 +104,17 @@ def main() -> None:
     speed: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
     for seq in sequences:
         dets = frames_of(seq)
+        best: dict[str, tuple[list[FrameTracks], float]] = {}
+        for _ in range(args.repeat):  # trackers take turns, so a busy moment of the machine hits all alike
+            for name in names:
+                if name in peers:
+                    results, seconds = run_peer(peers[name], dets, seq.fps)
+                else:
+                    results, seconds = run_vidgru(makers[name](seq), dets, seq.fps)
+                if name not in best or seconds < best[name][1]:
+                    best[name] = (results, seconds)
         for name in names:
-            if name in peers:
-                results, seconds = run_peer(peers[name], dets, seq.fps)
-            else:
-                results, seconds = run_vidgru(makers[name](seq), dets, seq.fps)
+            results, seconds = best[name]
             speed[name][0] += len(dets)
             speed[name][1] += seconds
             with MotSink(out / name / f"{seq.name}.txt") as sink:

@@ -228,3 +228,24 @@ def test_motion_checkpoint_round_trip_and_errors(tmp_path):
         load_motion_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(CheckpointError, match="not found"):
         load_motion_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("motion", ["kalman", "gru"])
+def test_coasting_between_detections_keeps_ids_and_moves_boxes(motion):
+    """--detect-every N: frames without detections report the same tracks at predicted boxes."""
+    from vidgru.track.gru_motion import GruBank
+
+    bank = KalmanBank() if motion == "kalman" else GruBank()
+    tracker = Tracker(motion=bank)
+    outs = []
+    for t in range(30):
+        if t % 3 == 0:
+            outs.append(tracker.update(dets([walker(0, 100, 6, 0, t), walker(400, 100, -6, 0, t)]), t / 10))
+        else:
+            outs.append(tracker.coast(t / 10))
+    late = outs[12:]
+    assert all(len(o.tracks) == 2 for o in late)
+    assert all(tr.is_predicted for o in late[1::3] for tr in o.tracks)
+    assert len({tr.track_id for o in late for tr in o.tracks}) == 2
+    left = [min(o.tracks, key=lambda tr: tr.xyxy[0]).xyxy[0] for o in late]
+    assert np.all(np.diff(left) > 0)  # the left walker keeps moving right, also on coasted frames

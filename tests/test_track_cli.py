@@ -210,3 +210,16 @@ def test_train_motion_then_track_with_it(mot15, tmp_path):
     assert res.exit_code == 0 and (tmp_path / "t.txt").is_file()
     res = run("train-motion", mot15 / "TUD-Campus", "--val", "Nope", "--out", out)
     assert res.exit_code == 2 and "Nope" in res.output
+
+
+def test_shipped_track_config_equals_the_defaults_and_bad_values_are_named(repo_root, tmp_path):
+    from vidgru.config import TrackConfig, build_config
+    from vidgru.errors import ConfigError
+
+    assert build_config(TrackConfig, repo_root / "configs/track.yaml") == TrackConfig()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("high_threshold: 1.5\n")
+    with pytest.raises(ConfigError, match="high_threshold"):
+        build_config(TrackConfig, bad)
+    with pytest.raises(ConfigError, match="motion"):
+        build_config(TrackConfig, None, motion="lstm")

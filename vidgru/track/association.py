@@ -45,4 +45,5 @@ def assign(similarity: np.ndarray, min_similarity: float) -> tuple[np.ndarray, n
     free_rows[rows] = False
     free_cols = np.ones(m, dtype=bool)
     free_cols[cols] = False
-    return np.stack([rows, cols], axis=1), np.flatnonzero(free_rows), np.flatnonzero(free_cols)
+    # (nonzero()[0] rather than np.flatnonzero: this runs several times per frame and the wrapper costs more.)
+    return np.column_stack((rows, cols)), free_rows.nonzero()[0], free_cols.nonzero()[0]

@@ -116,9 +116,9 @@ class Tracker:
         n_tracks = len(self.ids)
         det_track = np.full(len(boxes), -1, dtype=np.int64)  # det -> matched track row
         track_matched = np.zeros(n_tracks, dtype=bool)
-        high = np.flatnonzero(scores >= cfg.high_threshold)
-        low = np.flatnonzero((scores >= cfg.low_threshold) & (scores < cfg.high_threshold))
-        established = np.flatnonzero(self.state != TENTATIVE)
+        high = (scores >= cfg.high_threshold).nonzero()[0]
+        low = ((scores >= cfg.low_threshold) & (scores < cfg.high_threshold)).nonzero()[0]
+        established = (self.state != TENTATIVE).nonzero()[0]
 
         # 1. established tracks (confirmed and lost) vs high-score detections, predicted boxes.
         if len(established) and len(high):
@@ -146,7 +146,7 @@ class Tracker:
 
         # 4. tentative tracks vs the remaining high-score detections.
         free_high = high[det_track[high] < 0]
-        tentative = np.flatnonzero(self.state == TENTATIVE)
+        tentative = (self.state == TENTATIVE).nonzero()[0]
         if len(free_high) and len(tentative):
             m, _, _ = assign(iou_matrix(predicted[tentative], boxes[free_high]), cfg.tentative_iou)
             self._record(m, tentative, free_high, det_track, track_matched)
@@ -154,14 +154,14 @@ class Tracker:
         # 5. re-identification of lost tracks by appearance alone (objects that reappear elsewhere).
         free_high = high[det_track[high] < 0]
         if feats is not None and len(free_high):
-            rows = np.flatnonzero((self.state == LOST) & ~track_matched)
+            rows = ((self.state == LOST) & ~track_matched).nonzero()[0]
             if len(rows):
                 sim = self.features[rows] @ feats[free_high].T
                 m, _, _ = assign(sim, cfg.reid_similarity)
                 self._record(m, rows, free_high, det_track, track_matched)
 
         # State updates for matched tracks.
-        matched_dets = np.flatnonzero(det_track >= 0)
+        matched_dets = (det_track >= 0).nonzero()[0]
         rows = det_track[matched_dets]
         dt_s = None if self._last_timestamp_s is None else timestamp_s - self._last_timestamp_s
         self._last_timestamp_s = timestamp_s
@@ -197,13 +197,13 @@ class Tracker:
             seen_now, det_score = seen_now[alive], det_score[alive]
         # New tentative tracks from unmatched confident detections. Tracks that appear in the first frame of
         # a video are confirmed at once: there is no history to wait for.
-        new = np.flatnonzero((det_track < 0) & (scores >= cfg.new_track_threshold))
+        new = ((det_track < 0) & (scores >= cfg.new_track_threshold)).nonzero()[0]
         if len(new):
             self._spawn(boxes[new], scores[new], detections.class_ids[new], timestamp_s,
                         None if feats is None else feats[new], confirm=self.frames_seen <= 1)
             seen_now = np.concatenate([seen_now, np.ones(len(new), bool)])
             det_score = np.concatenate([det_score, scores[new]])
-        reported = np.flatnonzero(seen_now & (self.state == CONFIRMED))
+        reported = (seen_now & (self.state == CONFIRMED)).nonzero()[0]
         self._shown = seen_now & (self.state == CONFIRMED)
         self._class_names = detections.class_names
         return self._report(reported, timestamp_s, index, det_score, detections.class_names)
@@ -219,7 +219,7 @@ class Tracker:
         self._last_timestamp_s = timestamp_s
         empty = np.zeros(0, dtype=np.int64)
         self.motion.update(empty, np.zeros((0, 4)), np.zeros(0), dt_s)
-        out = self._report(np.flatnonzero(self._shown), timestamp_s, index, np.zeros(len(self.ids)),
+        out = self._report(self._shown.nonzero()[0], timestamp_s, index, np.zeros(len(self.ids)),
                            self._class_names)
         for track in out.tracks:
             track.is_predicted = True
