@@ -181,6 +181,35 @@ def test_numpy_bank_runs_the_same_filter_as_training(motion_sets):
         np.testing.assert_allclose(bank.pred, pred[:, t].numpy(), rtol=1e-4, atol=1e-3)
 
 
+def test_kalman_closed_form_equals_the_matrix_form():
+    """KalmanBank keeps 2x2 covariance blocks; the textbook 8x8 filter gives the same estimates."""
+    sp, sv = 1 / 20, 1 / 160
+    F = np.eye(8)
+    F[:4, 4:] = np.eye(4)
+    H = np.eye(4, 8)
+    rng = np.random.default_rng(0)
+    z = np.cumsum(rng.normal(0, 2, (30, 4)), 0) + [300, 200, 50, 120]
+    seen = rng.random(30) > 0.3
+    x = np.r_[z[0], np.zeros(4)]
+    P = np.diag(np.r_[[(2 * sp * z[0, 3]) ** 2] * 4, [(10 * sv * z[0, 3]) ** 2] * 4])
+    bank = KalmanBank()
+    bank.add(np.array([[z[0, 0] - z[0, 2] / 2, z[0, 1] - z[0, 3] / 2, z[0, 0] + z[0, 2] / 2,
+                        z[0, 1] + z[0, 3] / 2]]), np.ones(1))
+    for t in range(1, 30):
+        Q = np.diag(np.r_[[(sp * x[3]) ** 2] * 4, [(sv * x[3]) ** 2] * 4])
+        x, P = F @ x, F @ P @ F.T + Q
+        bank.predict()
+        if seen[t]:
+            S = H @ P @ H.T + np.diag([(sp * x[3]) ** 2] * 4)
+            K = P @ H.T @ np.linalg.inv(S)
+            x, P = x + K @ (z[t] - H @ x), P - K @ H @ P
+            box = np.array([[z[t, 0] - z[t, 2] / 2, z[t, 1] - z[t, 3] / 2, z[t, 0] + z[t, 2] / 2,
+                             z[t, 1] + z[t, 3] / 2]])
+            bank.update(np.array([0]), box, np.ones(1))
+        np.testing.assert_allclose(bank.pos[0], x[:4], atol=1e-8)
+        np.testing.assert_allclose(bank.vel[0], x[4:], atol=1e-8)
+
+
 def test_motion_training_learns_to_predict_on_a_held_out_sequence(motion_sets):
     """A short training run on KITTI-13 predicts TUD-Campus boxes (another camera, another frame rate) far
     better than the untrained model, and close to the Kalman filter. (Full training beats the filter on every

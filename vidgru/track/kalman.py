@@ -1,8 +1,11 @@
 """The constant-velocity Kalman filter, for all tracks at once.
 
-State per track: centre x, centre y, width, height and their velocities per frame, (8,). Process and
-measurement noise scale with the box height, so that one set of constants serves small and large objects (as
-in ByteTrack and BoT-SORT). Tracks live in rows of struct-of-arrays; every step is one batched numpy call.
+State per track: centre x, centre y, width, height and their velocities per frame. Process and measurement
+noise scale with the box height, so that one set of constants serves small and large objects (as in ByteTrack
+and BoT-SORT). Because the transition couples each coordinate only with its own velocity and all noise is
+diagonal, the 8x8 covariance is four independent 2x2 blocks (position, velocity) — kept as (N, 4) arrays
+``p_pp``, ``p_pv``, ``p_vv``. That is the exact same filter as the textbook matrix form, in closed form, and
+several times cheaper per frame.
 """
 
 from __future__ import annotations
@@ -11,16 +14,12 @@ import numpy as np
 
 from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 
-_F = np.eye(8)
-_F[:4, 4:] = np.eye(4)
-_H = np.eye(4, 8)
-
 
 class KalmanBank:
     """Constant-velocity Kalman filters for N tracks.
 
-    ``predict()`` advances every track one frame and returns the predicted boxes; ``update(rows, boxes)``
-    corrects the observed rows. ``boxes`` are the current estimates (the output boxes).
+    ``predict()`` advances every track one frame and returns the predicted boxes (N, 4) xyxy;
+    ``update(rows, boxes)`` corrects the observed rows. ``boxes`` are the current estimates (the output boxes).
     """
 
     name = "kalman"
@@ -28,42 +27,43 @@ class KalmanBank:
     def __init__(self, *, std_position: float = 1 / 20, std_velocity: float = 1 / 160) -> None:
         self.std_position = std_position
         self.std_velocity = std_velocity
-        self.x = np.zeros((0, 8))
-        self.p = np.zeros((0, 8, 8))
+        self.pos = np.zeros((0, 4))  # cx, cy, w, h
+        self.vel = np.zeros((0, 4))  # per frame
+        self.p_pp = np.zeros((0, 4))
+        self.p_pv = np.zeros((0, 4))
+        self.p_vv = np.zeros((0, 4))
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.pos)
 
     @property
     def boxes(self) -> np.ndarray:
         """(N, 4) xyxy current estimates."""
-        return cxcywh_to_xyxy(self.x[:, :4])
+        return cxcywh_to_xyxy(self.pos)
 
     def add(self, boxes: np.ndarray, scores: np.ndarray) -> None:
         z = xyxy_to_cxcywh(boxes)
-        x = np.concatenate([z, np.zeros_like(z)], axis=1)
         h = z[:, 3:4]
-        std = np.concatenate([2 * self.std_position * h.repeat(4, 1), 10 * self.std_velocity * h.repeat(4, 1)], 1)
-        p = np.zeros((len(z), 8, 8))
-        idx = np.arange(8)
-        p[:, idx, idx] = std**2
-        self.x = np.concatenate([self.x, x])
-        self.p = np.concatenate([self.p, p])
+        ones = np.ones((1, 4))
+        self.pos = np.concatenate([self.pos, z])
+        self.vel = np.concatenate([self.vel, np.zeros_like(z)])
+        self.p_pp = np.concatenate([self.p_pp, (2 * self.std_position * h) ** 2 * ones])
+        self.p_pv = np.concatenate([self.p_pv, np.zeros_like(z)])
+        self.p_vv = np.concatenate([self.p_vv, (10 * self.std_velocity * h) ** 2 * ones])
 
     def keep(self, mask: np.ndarray) -> None:
-        self.x = self.x[mask]
-        self.p = self.p[mask]
+        self.pos, self.vel = self.pos[mask], self.vel[mask]
+        self.p_pp, self.p_pv, self.p_vv = self.p_pp[mask], self.p_pv[mask], self.p_vv[mask]
 
     def predict(self) -> np.ndarray:
-        if len(self.x):
-            h = self.x[:, 3:4]
-            std = np.concatenate([self.std_position * h.repeat(4, 1), self.std_velocity * h.repeat(4, 1)], 1)
-            self.x = self.x @ _F.T
-            self.x[:, 2:4] = np.maximum(self.x[:, 2:4], 1.0)
-            q = np.zeros_like(self.p)
-            idx = np.arange(8)
-            q[:, idx, idx] = std**2
-            self.p = _F @ self.p @ _F.T + q
+        if len(self.pos):
+            h2 = self.pos[:, 3:4] ** 2
+            self.pos = self.pos + self.vel
+            np.maximum(self.pos[:, 2:4], 1.0, out=self.pos[:, 2:4])
+            # P <- F P F^T + Q with F = [[1, 1], [0, 1]] per coordinate.
+            self.p_pp = self.p_pp + 2 * self.p_pv + self.p_vv + self.std_position**2 * h2
+            self.p_pv = self.p_pv + self.p_vv
+            self.p_vv = self.p_vv + self.std_velocity**2 * h2
         return self.boxes
 
     def update(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, dt_s: float | None = None) -> None:
@@ -71,14 +71,13 @@ class KalmanBank:
         if len(rows) == 0:
             return
         z = xyxy_to_cxcywh(boxes)
-        x, p = self.x[rows], self.p[rows]
-        h = x[:, 3:4]
-        r_std = self.std_position * h.repeat(4, 1)
-        s = p[:, :4, :4].copy()
-        idx = np.arange(4)
-        s[:, idx, idx] += r_std**2
-        # K = P H^T S^-1, solved rather than inverted.
-        k = np.linalg.solve(s, p[:, :4, :]).transpose(0, 2, 1)  # (M, 8, 4)
-        innovation = z - x[:, :4]
-        self.x[rows] = x + np.einsum("mij,mj->mi", k, innovation)
-        self.p[rows] = p - k @ p[:, :4, :]
+        pos, vel = self.pos[rows], self.vel[rows]
+        p_pp, p_pv, p_vv = self.p_pp[rows], self.p_pv[rows], self.p_vv[rows]
+        s = p_pp + (self.std_position * pos[:, 3:4]) ** 2
+        k_p, k_v = p_pp / s, p_pv / s
+        innovation = z - pos
+        self.pos[rows] = pos + k_p * innovation
+        self.vel[rows] = vel + k_v * innovation
+        self.p_pp[rows] = (1 - k_p) * p_pp
+        self.p_pv[rows] = (1 - k_p) * p_pv
+        self.p_vv[rows] = p_vv - k_v * p_pv

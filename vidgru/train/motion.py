@@ -262,14 +262,13 @@ def kalman_baseline(batch: dict) -> tuple[np.ndarray, np.ndarray]:
     bank.add(cxcywh_to_xyxy(obs[:, 0]), batch["scores"][:, 0])
     smoothed = np.zeros((B, W, 4))
     pred = np.zeros((B, W, 4))
-    smoothed[:, 0] = obs[:, 0]
     for t in range(W):
         if t:
             rows = np.flatnonzero(observed[:, t])
             bank.update(rows, cxcywh_to_xyxy(obs[rows, t]), batch["scores"][rows, t])
-            smoothed[:, t] = bank.x[:, :4]
+        smoothed[:, t] = bank.pos
         bank.predict()
-        pred[:, t] = bank.x[:, :4]
+        pred[:, t] = bank.pos
     return smoothed, pred
 
 
