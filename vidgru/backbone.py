@@ -340,6 +340,10 @@ class Embedder(Protocol):
         """N frames (H, W, 3) uint8 RGB -> (N, embed_dim) float32."""
         ...
 
+    def embed_mixed(self, parts: Sequence[tuple[np.ndarray, MotionStream | None]]) -> list[np.ndarray]:
+        """Crops of several videos, each with its own motion stream -> one (n_i, embed_dim) array per part."""
+        ...
+
 
 class TorchEmbedder:
     """A torchvision backbone run by eager PyTorch, batched, under ``inference_mode``.
@@ -470,7 +474,6 @@ class TorchEmbedder:
         With motion descriptors, ``images`` are consecutive frames and ``stream`` carries the previous
         frames across calls (see :meth:`new_stream`); without a stream, the batch is its own sequence."""
         import torch
-        import torch.nn.functional as F
 
         if len(images) == 0:
             return np.zeros((0, self.embed_dim), np.float32)
@@ -481,14 +484,58 @@ class TorchEmbedder:
             for start in range(0, len(images), self.batch_size):
                 x = self._to_input(images[start : start + self.batch_size])
                 fmap = self._feature_map(x)  # (B, C, h, w)
-                pooled = F.adaptive_avg_pool2d(fmap, self.spatial_grid)  # (B, C, g, g)
-                if self.spec.family == "convnext":
-                    pooled = self.model.classifier[0](pooled)  # convnext's LayerNorm2d before its head
-                features = pooled.flatten(1).float()
+                features = self._pooled(fmap)
                 if stream is not None:
                     features = torch.cat([features, stream.update(fmap)], dim=1)
                 out.append(features.cpu().numpy())
         return np.concatenate(out)
+
+    def _pooled(self, fmap: torch.Tensor) -> torch.Tensor:
+        """Feature maps (B, C, h, w) -> appearance features (B, appearance_dim) float32."""
+        import torch.nn.functional as F
+
+        pooled = F.adaptive_avg_pool2d(fmap, self.spatial_grid)  # (B, C, g, g)
+        if self.spec.family == "convnext":
+            pooled = self.model.classifier[0](pooled)  # convnext's LayerNorm2d before its head
+        return pooled.flatten(1).float()
+
+    def embed_mixed(self, parts: Sequence[tuple[np.ndarray, MotionStream | None]]) -> list[np.ndarray]:
+        """Embed frames of several videos in shared forward passes (keeps a GPU busy on short clips).
+
+        Args:
+            parts: ``(crops, stream)`` pairs in order; ``crops`` (n_i, crop, crop, 3) uint8 RGB, already
+                centre-cropped by :attr:`preprocess`, are the next consecutive frames of one video and
+                ``stream`` is that video's motion state (:meth:`new_stream`; None without motion descriptors).
+                Parts of the same video must come in frame order.
+        Returns:
+            one (n_i, embed_dim) float32 array per part: the same as ``embed(crops_i, stream_i)`` called video
+            by video (up to float rounding), because each video's motion descriptors are computed from its own
+            rows of the mixed feature maps.
+        """
+        import torch
+
+        sizes = [len(crops) for crops, _ in parts]
+        if self.motion is not None and any(stream is None for _, stream in parts):
+            raise ConfigError("embed_mixed: this embedder computes motion descriptors; give each part its stream")
+        if sum(sizes) == 0:
+            return [np.zeros((0, self.embed_dim), np.float32) for _ in parts]
+        images = np.concatenate([np.asarray(crops) for crops, _ in parts if len(crops)])  # (N, crop, crop, 3)
+        bounds = np.cumsum([0, *sizes])  # part i owns rows bounds[i]:bounds[i + 1] of the mixed batch
+        out: list[list[np.ndarray]] = [[] for _ in parts]
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(images), self.batch_size):
+                stop = min(start + self.batch_size, len(images))
+                fmap = self._feature_map(self._to_input(images[start:stop]))  # (B, C, h, w)
+                features = self._pooled(fmap)  # (B, appearance_dim)
+                for i, (_, stream) in enumerate(parts):
+                    lo, hi = max(bounds[i], start), min(bounds[i + 1], stop)
+                    if lo >= hi:
+                        continue
+                    rows = features[lo - start : hi - start]
+                    if stream is not None:
+                        rows = torch.cat([rows, stream.update(fmap[lo - start : hi - start])], dim=1)
+                    out[i].append(rows.cpu().numpy())
+        return [np.concatenate(chunks) if chunks else np.zeros((0, self.embed_dim), np.float32) for chunks in out]
 
     def predict_imagenet(self, images: Sequence[np.ndarray], topk: int = 5) -> list[list[tuple[str, float]]]:
         """Run the full ImageNet classifier: for each frame, the ``topk`` (category, probability) pairs."""

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import click
 
-from vidgru.config import RUNTIMES, ClassifyConfig, MotionTrainSettings, TrackConfig, TrainConfig, build_config
+from vidgru.config import (
+    RUNTIMES,
+    BatchConfig,
+    ClassifyConfig,
+    MotionTrainSettings,
+    TrackConfig,
+    TrainConfig,
+    build_config,
+)
 from vidgru.errors import VidgruError
 
 EXIT_SOME_FAILED = 1
@@ -763,3 +771,79 @@ def eval_track(gt, results, benchmark, json_path) -> None:
         for name, why in report.errors.items():
             click.echo(f"error: {name}: {why}", err=True)
         sys.exit(EXIT_SOME_FAILED)
+
+
+# ----------------------------------------------------------------------------------------------- batch
+
+BATCH_HELPS = {
+    "task": "classify (a clip label and timeline per video) or track (MOT txt + JSON Lines per video).",
+    "out": "Output folder: results mirror the input tree (a/b/c.mp4 -> a/b/c.json or a/b/c.mot.txt + "
+           "a/b/c.jsonl), plus manifest.jsonl.",
+    "workers": "Worker processes that decode (classify) or run whole jobs (track). Default: from the core count.",
+    "executor": "local (worker processes on this machine) or ray (tasks and an actor on a Ray cluster).",
+    "ray_address": "Ray cluster to join ('auto' = the one started by `ray start` here). Default: a local instance.",
+    "force": "Redo every input, even those a previous run finished.",
+    "hash": "Fingerprint inputs by content (sha256) instead of size + modification time.",
+    "out_video": "Also write <name>.annotated.mp4 per video.",
+    "model": "classify: trained clip model (.pt). Default: the shipped camera-motion model.",
+    "window_s": "classify: window length in seconds. Default: as the model was trained.",
+    "stride_s": "classify: seconds between window starts. Default: as the model was trained.",
+    "sample_fps": "classify: frames per second fed to the model. Default: as the model was trained.",
+    "detector": "track: torchvision:<name>, onnx:PATH or motion. Default: "
+                "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn.",
+    "classes": "track: keep only these classes, comma-separated.",
+    "score_threshold": "track: drop detections below this score.",
+    "detect_every": "track: run the detector on every Nth frame.",
+    "motion": "track: gru or kalman state model.",
+    "appearance": "track: match by appearance too.",
+    "max_frames": "track: stop each video after this many frames.",
+    "track_config": "track: a YAML of `vidgru track` settings (e.g. configs/track.yaml); flags override it.",
+    "fps": "Frame rate to assume when a file's own is wrong or missing.",
+    "weights": "Backbone (classify) or detector (track) weights file.",
+    "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.",
+    "precision": "classify: auto, fp32, fp16 or bf16.",
+    "runtime": "Backbone runtime: auto (ONNX Runtime on a CPU when installed, else PyTorch), torch or onnx.",
+    "batch_size": "classify: frames per backbone forward pass (frames of several videos are mixed).",
+}
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@config_options(BatchConfig, BATCH_HELPS)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def batch(inputs, config_file, quiet, **kwargs) -> None:
+    """Run classify or track on every video under INPUTS (folders and/or files): per-video results,
+    a manifest, resume and fault isolation.
+
+    Each input gets one record in OUT/manifest.jsonl (ok, failed with the reason, or skipped). Running
+    again skips inputs whose outputs exist and whose content and settings are unchanged; failed ones are
+    retried. A file that cannot be decoded, or crashes its decoder, fails alone.
+
+    \b
+    Exit codes: 0 every input ok or skipped; 1 some inputs failed (the rest were processed);
+    2 bad usage or configuration (nothing processed); 130 interrupted (finished files are kept).
+    \b
+    Examples:
+      vidgru batch videos/ --task classify --out results/
+      vidgru batch videos/ --task track --detector torchvision:fasterrcnn_mobilenet_v3_large_320_fpn --out runs/
+      vidgru batch videos/ --out results/ --executor ray --ray-address auto
+    """
+    from vidgru.batch import run_batch
+
+    cfg = build_config(BatchConfig, config_file, **_overrides(BatchConfig, kwargs))
+
+    def report(record) -> None:  # failures as they happen, above the progress bars (listed again at the end)
+        if record.status == "failed":
+            from tqdm import tqdm
+
+            tqdm.write(f"failed: {record.path}: {record.error}", file=sys.stderr)
+
+    summary = run_batch(list(inputs), cfg, progress=not quiet, on_record=None if quiet else report)
+    rate = summary.frames / max(summary.seconds, 1e-9)
+    click.echo(f"{len(summary.records)} inputs: {summary.count('ok')} ok, {summary.count('failed')} failed, "
+               f"{summary.count('skipped')} skipped; {summary.frames} frames in {summary.seconds:.1f} s "
+               f"({rate:.1f} frames/s); manifest: {Path(cfg.out) / 'manifest.jsonl'}", err=True)
+    for record in summary.failures:
+        click.echo(f"  failed: {record.relpath}: {record.error}", err=True)
+    sys.exit(summary.exit_code)

@@ -261,3 +261,55 @@ class MotionTrainSettings:
 
     def __post_init__(self) -> None:
         _check_positive(self, "steps", "batch_size", "window", "lr", "hidden_size", allow_none=False)
+
+
+BATCH_TASKS = ("classify", "track")
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """Settings of ``vidgru batch``: the task, where results go, how the work is spread, and the task's own
+    settings (classify: model and sampling; track: detector and tracker, or a whole ``track_config`` YAML)."""
+
+    task: str = "classify"
+    out: str = "results"
+    workers: int | None = None  # None: from the core count (vidgru.batch.default_workers)
+    executor: str = "local"
+    ray_address: str | None = None  # None: start a local Ray instance
+    force: bool = False
+    hash: bool = False  # fingerprint inputs by content (sha256) instead of size + mtime
+    out_video: bool = False
+    # classify
+    model: str | None = None
+    window_s: float | None = None
+    stride_s: float | None = None
+    sample_fps: float | None = None
+    # track
+    detector: str | None = None
+    classes: str | None = None
+    score_threshold: float | None = None
+    detect_every: int | None = None
+    motion: str | None = None
+    appearance: bool | None = None
+    max_frames: int | None = None
+    track_config: str | None = None  # a TrackConfig YAML (configs/track.yaml); the flags above override it
+    # both
+    fps: float | None = None
+    weights: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    runtime: str = "auto"
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        _check_choice(self, "task", BATCH_TASKS)
+        _check_choice(self, "executor", EXECUTORS)
+        _check_choice(self, "precision", PRECISIONS)
+        _check_choice(self, "runtime", RUNTIMES)
+        _check_positive(self, "workers", "window_s", "stride_s", "sample_fps", "detect_every", "max_frames", "fps",
+                        "batch_size")
+        if self.motion is not None:
+            _check_choice(self, "motion", MOTION_MODELS)
+        if self.ray_address and self.executor != "ray":
+            raise ConfigError("ray_address: only used with executor: ray")
