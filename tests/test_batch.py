@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from vidgru.batch import (
     CRASH_HOOK_ENV,
+    HANG_HOOK_ENV,
     MANIFEST_NAME,
     BatchRecord,
     Manifest,
@@ -123,6 +124,10 @@ def test_config_checks_its_choices():
         BatchConfig(task="segment")
     with pytest.raises(ConfigError, match="ray_address"):
         BatchConfig(ray_address="auto")
+    with pytest.raises(ConfigError, match="file_timeout_s: must be > 0"):
+        BatchConfig(file_timeout_s=0)
+    with pytest.raises(ConfigError, match="file_timeout_s: only supported with executor: local"):
+        BatchConfig(executor="ray", file_timeout_s=60)
 
 
 def test_mixed_batches_embed_each_video_as_if_alone(clips, classifier, monkeypatch):
@@ -236,6 +241,22 @@ def test_a_crashing_worker_fails_only_its_file(clips, tmp_path, monkeypatch, cla
     assert "crashed" in status["birds/cockatoo.mp4"].error and "SIGABRT" in status["birds/cockatoo.mp4"].error
     assert sum(r.status == "ok" for r in summary.records) == 4
     assert summary.exit_code == 1
+
+
+def test_a_hanging_file_is_killed_at_the_time_limit(clips, tmp_path, monkeypatch):
+    monkeypatch.setenv(HANG_HOOK_ENV, "bikes2")  # that worker sleeps forever, as a hung decoder would
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    res = CliRunner().invoke(cli, ["batch", str(clips), "--out", str(out), "--workers", "2", "--file-timeout-s", "3",
+                                   "-q", "--device", "cpu", "--sample-fps", str(SAMPLE_FPS)])
+    assert time.monotonic() - t0 < 60
+    assert res.exit_code == 1, res.output
+    latest = Manifest(out / MANIFEST_NAME).latest()
+    hung = latest.pop("birds/late/bikes2.mp4")
+    assert hung.status == "failed" and "exceeded the time limit of 3 s per file" in hung.error
+    assert hung.seconds >= 3 and not (out / "birds/late/bikes2.json").exists()
+    assert {r.status for r in latest.values()} == {"ok"} and len(latest) == 4  # a fresh worker took over
+    assert "4 ok, 1 failed" in res.output and "failed: birds/late/bikes2.mp4: exceeded" in res.output
 
 
 def test_a_killed_run_resumes_without_redoing_finished_files(clips, tmp_path):

@@ -785,6 +785,9 @@ BATCH_HELPS = {
     "force": "Redo every input, even those a previous run finished.",
     "hash": "Fingerprint inputs by content (sha256) instead of size + modification time.",
     "out_video": "Also write <name>.annotated.mp4 per video.",
+    "file_timeout_s": "Seconds one input may hold a worker (a hung decoder, a stalled network file): past it the "
+                      "worker is killed, the input fails and a fresh worker goes on. Local executor only. "
+                      "Default: no limit.",
     "model": "classify: trained clip model (.pt). Default: the shipped camera-motion model.",
     "window_s": "classify: window length in seconds. Default: as the model was trained.",
     "stride_s": "classify: seconds between window starts. Default: as the model was trained.",
@@ -818,7 +821,7 @@ def batch(inputs, config_file, quiet, **kwargs) -> None:
 
     Each input gets one record in OUT/manifest.jsonl (ok, failed with the reason, or skipped). Running
     again skips inputs whose outputs exist and whose content and settings are unchanged; failed ones are
-    retried. A file that cannot be decoded, or crashes its decoder, fails alone.
+    retried. A file that cannot be decoded, crashes its decoder or runs past --file-timeout-s fails alone.
 
     \b
     Exit codes: 0 every input ok or skipped; 1 some inputs failed (the rest were processed);

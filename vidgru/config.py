@@ -280,6 +280,7 @@ class BatchConfig:
     force: bool = False
     hash: bool = False  # fingerprint inputs by content (sha256) instead of size + mtime
     out_video: bool = False
+    file_timeout_s: float | None = None  # None: no limit; else a worker on one input longer than this is killed
     # classify
     model: str | None = None
     window_s: float | None = None
@@ -308,8 +309,10 @@ class BatchConfig:
         _check_choice(self, "precision", PRECISIONS)
         _check_choice(self, "runtime", RUNTIMES)
         _check_positive(self, "workers", "window_s", "stride_s", "sample_fps", "detect_every", "max_frames", "fps",
-                        "batch_size")
+                        "batch_size", "file_timeout_s")
         if self.motion is not None:
             _check_choice(self, "motion", MOTION_MODELS)
         if self.ray_address and self.executor != "ray":
             raise ConfigError("ray_address: only used with executor: ray")
+        if self.file_timeout_s is not None and self.executor != "local":
+            raise ConfigError("file_timeout_s: only supported with executor: local")

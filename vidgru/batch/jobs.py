@@ -1,0 +1,320 @@
+"""The batch's inputs and per-video jobs: finding inputs, naming outputs, and the job functions workers run.
+
+One job per input video, a pure function of (input, task settings) -> output files. Outputs mirror the input
+tree under the output folder (``a/b/c.mp4`` -> ``a/b/c.json`` for ``classify``, ``a/b/c.mot.txt`` +
+``a/b/c.jsonl`` for ``track``, ``a/b/c.annotated.mp4`` with ``out_video``).
+
+The jobs run in worker processes (:mod:`vidgru.batch.local`) or Ray tasks (:mod:`vidgru.batch.ray_executor`):
+
+- classify: :func:`decode_chunks` samples a video at the model's ``sample_fps`` and centre-crops the frames
+  with the backbone's :class:`~vidgru.backbone.Preprocess`; the classifier itself (:func:`build_classifier`)
+  runs in the main process (or a Ray actor);
+- track: :func:`run_track_job` runs the whole per-video job (detector and appearance embedder built once per
+  worker and reused);
+- :func:`run_annotate_job` draws a classification's labels into ``annotated.mp4``.
+
+Test hooks: ``VIDGRU_BATCH_CRASH_ON=<text>`` makes a job ``os.abort()`` on inputs whose name contains
+``<text>`` (a segfaulting decoder); ``VIDGRU_BATCH_HANG_ON=<text>`` makes it sleep forever (a hung decoder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidgru.config import BatchConfig, TrackConfig
+from vidgru.errors import ConfigError, VidgruError
+
+STAGING_DIR = ".staging"  # under the output folder: track outputs wait here until they are complete
+CHUNK_FRAMES = 16  # frames per message from a decode worker
+CRASH_HOOK_ENV = "VIDGRU_BATCH_CRASH_ON"  # test hook: a worker aborts (os.abort) on inputs whose name contains it
+HANG_HOOK_ENV = "VIDGRU_BATCH_HANG_ON"  # test hook: a worker sleeps forever on inputs whose name contains it
+DEFAULT_DETECTOR = "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn"  # as in `vidgru track`
+
+
+# ------------------------------------------------------------------------------------ inputs and outputs
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """One input of a batch: ``source`` (a path as found) and ``relpath``, its place under the input root
+    (POSIX style), which its outputs mirror under the output folder."""
+
+    source: str
+    relpath: str
+
+
+def find_batch_inputs(inputs: Sequence[str | Path]) -> list[BatchInput]:
+    """Every video under the given folders (recursively) and the given files, with their relative paths.
+
+    Raises:
+        VideoOpenError: an input that does not exist or a folder without videos.
+        ConfigError: two inputs that would write to the same outputs.
+    """
+    from vidgru.video import expand_inputs
+
+    found: list[BatchInput] = []
+    for item in inputs:
+        root = Path(item)
+        for source in expand_inputs([str(item)]):
+            if root.is_dir():
+                rel = Path(source).relative_to(root).as_posix()
+                rel = root.resolve().name if rel == "." else rel
+            else:
+                rel = Path(source).name
+            found.append(BatchInput(source, rel))
+    seen: dict[str, str] = {}
+    for inp in found:
+        if inp.relpath in seen:
+            raise ConfigError(f"{inp.source} and {seen[inp.relpath]} would both write {inp.relpath}'s outputs; "
+                              "run them in separate batches")
+        seen[inp.relpath] = inp.source
+    return found
+
+
+def output_names(relpath: str, task: str, *, out_video: bool, taken: set[str] | None = None) -> tuple[str, ...]:
+    """Output paths (relative to the output folder) of one input: ``a/b/c.mp4`` -> ``a/b/c.json`` (classify)
+    or ``a/b/c.mot.txt`` and ``a/b/c.jsonl`` (track), plus ``a/b/c.annotated.mp4`` with ``out_video``.
+    When ``taken`` already holds the stem (``c.mp4`` next to ``c.avi``), the extension is kept: ``c.avi.json``."""
+    stem = relpath.rsplit(".", 1)[0] if "." in relpath.rsplit("/", 1)[-1] else relpath
+    if taken is not None:
+        stem = relpath if stem in taken else stem
+        taken.add(stem)
+    names = [f"{stem}.json"] if task == "classify" else [f"{stem}.mot.txt", f"{stem}.jsonl"]
+    if out_video:
+        names.append(f"{stem}.annotated.mp4")
+    return tuple(names)
+
+
+def match_outputs(outputs: Sequence[str], files: dict[str, Any]) -> dict[str, Any]:
+    """Job files keyed by kind (``json``, ``mot.txt``, ``jsonl``, ``annotated.mp4``) -> by output name."""
+    out = {}
+    for name in outputs:
+        for kind, value in files.items():
+            if name.endswith("." + kind):
+                out[name] = value
+    return out
+
+
+def default_workers(task: str) -> int:
+    """Worker processes by default: all cores but one for classify (the main process runs the model), half
+    the cores for track (each worker runs a detector with its own threads)."""
+    cores = os.cpu_count() or 1
+    return max(1, cores - 1) if task == "classify" else max(1, cores // 2)
+
+
+# --------------------------------------------------------------------------------------------- the jobs
+
+
+@dataclass(frozen=True)
+class DecodeSpec:
+    """How a worker reads a video for classification: sampling (frames/s), an optional frame-rate override
+    and the backbone's centre crop."""
+
+    sample_fps: float
+    fps: float | None
+    preprocess: Any  # vidgru.backbone.Preprocess
+
+
+@dataclass(frozen=True)
+class DecodedChunk:
+    """Consecutive sampled frames of one video: ``timestamps_s`` (n,) seconds, ``crops`` (n, s, s, 3) uint8 RGB."""
+
+    job: int
+    timestamps_s: np.ndarray
+    crops: np.ndarray
+
+
+@dataclass(frozen=True)
+class DecodeEnd:
+    """A video was read to the end: its info, the time it covers and the frames decoded (before sampling)."""
+
+    job: int
+    info: Any  # vidgru.types.VideoInfo
+    duration_s: float
+    frames: int
+    decoded_frames: int
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    job: int
+    error: str
+
+
+@dataclass(frozen=True)
+class JobDone:
+    """A worker-side job finished: its staged files (``name -> path``) and the frames it processed."""
+
+    job: int
+    frames: int
+    files: dict[str, str]
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def _test_hooks(source: str) -> None:
+    """Test hooks for fault isolation: abort this process like a crashing decoder would, or hang like a
+    stalled one (until the per-file time limit kills it)."""
+    name = Path(source).name
+    marker = os.environ.get(CRASH_HOOK_ENV)
+    if marker and marker in name:
+        os.abort()
+    marker = os.environ.get(HANG_HOOK_ENV)
+    if marker and marker in name:
+        while True:
+            time.sleep(3600)
+
+
+def decode_chunks(job: int, source: str, spec: DecodeSpec) -> Iterator[DecodedChunk | DecodeEnd]:
+    """Read ``source`` at ``spec.sample_fps`` and yield centre-cropped chunks, then a :class:`DecodeEnd`.
+    The duration rule is :func:`vidgru.classify.embed_video`'s: one frame past the last sample, or the
+    container's duration when longer. Raises VideoOpenError for unreadable input."""
+    from vidgru.video import VideoSource
+
+    _test_hooks(source)
+    stamps: list[float] = []
+    crops: list[np.ndarray] = []
+    n = 0
+    last = None
+    with VideoSource(source, sample_fps=spec.sample_fps, fps=spec.fps) as src:
+        for frame in src:
+            crops.append(spec.preprocess.crop(frame.image))
+            stamps.append(frame.timestamp_s)
+            last = frame.timestamp_s
+            n += 1
+            if len(crops) == CHUNK_FRAMES:
+                yield DecodedChunk(job, np.asarray(stamps, np.float64), np.stack(crops))
+                stamps, crops = [], []
+        if crops:
+            yield DecodedChunk(job, np.asarray(stamps, np.float64), np.stack(crops))
+        info = src.info
+        decoded = src.decoded_frames
+    duration = last + 1.0 / info.fps if last is not None else 0.0
+    if info.duration_s:
+        duration = max(duration, info.duration_s)
+    yield DecodeEnd(job, info, duration, n, decoded)
+
+
+def decode_whole(source: str, spec: DecodeSpec) -> tuple[np.ndarray, np.ndarray, DecodeEnd]:
+    """:func:`decode_chunks` gathered: ``(timestamps_s (N,), crops (N, s, s, 3) uint8, end)`` (the Ray path)."""
+    stamps, crops, end = [], [], None
+    for item in decode_chunks(0, source, spec):
+        if isinstance(item, DecodedChunk):
+            stamps.append(item.timestamps_s)
+            crops.append(item.crops)
+        else:
+            end = item
+    size = spec.preprocess.crop_size
+    return (np.concatenate(stamps) if stamps else np.zeros(0),
+            np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8), end)
+
+
+@dataclass
+class TrackResources:
+    """Per-process detectors and appearance embedder, built on first use and reused for later videos."""
+
+    detectors: dict[str, Any] = field(default_factory=dict)
+    embedder: Any = None
+
+
+def run_track_job(source: str, cfg: TrackConfig, workdir: Path, *, out_video: bool,
+                  resources: TrackResources | None = None) -> JobDone:
+    """Track one video and write ``mot.txt``, ``jsonl`` (and ``annotated.mp4``) into ``workdir``.
+
+    Returns a :class:`JobDone` whose ``files`` map those keys to the complete files. Raises VidgruError for
+    unreadable input or a bad detector; nothing is left in ``workdir`` on failure.
+    """
+    from vidgru.detect import create_detector
+    from vidgru.sinks import MotSink, TrackJsonlSink, TrailHistory, VideoSink, draw_tracks
+    from vidgru.track.pipeline import appearance_embedder, build_tracker, track_frames
+    from vidgru.video import VideoSource
+
+    _test_hooks(source)
+    resources = resources or TrackResources()
+    spec = track_detector_spec(cfg)
+    if spec not in resources.detectors:
+        resources.detectors[spec] = create_detector(spec, classes=cfg.class_list, score_threshold=cfg.score_threshold,
+                                                    min_box_size=cfg.min_box_size, device=cfg.device,
+                                                    weights=cfg.weights)
+    detector = resources.detectors[spec]
+    detector.reset()
+    if cfg.appearance and resources.embedder is None:
+        resources.embedder = appearance_embedder(device=cfg.device, runtime=cfg.runtime)
+    workdir.mkdir(parents=True, exist_ok=True)
+    files = {"mot.txt": workdir / "tracks.mot.txt", "jsonl": workdir / "tracks.jsonl"}
+    if out_video:
+        files["annotated.mp4"] = workdir / "annotated.mp4"
+    frames, ids = 0, set()
+    try:
+        with VideoSource(source, fps=cfg.fps, max_frames=cfg.max_frames) as video, \
+                MotSink(files["mot.txt"]) as mot, TrackJsonlSink(files["jsonl"]) as jsonl:
+            tracker = build_tracker(cfg, spec, fps=video.info.fps)
+            writer = VideoSink(files["annotated.mp4"], video.info.fps) if out_video else None
+            trails = TrailHistory(max_age_s=cfg.trail_s)
+            with writer if writer is not None else contextlib.nullcontext():
+                for frame, ft in track_frames(video, detector, tracker, embedder=resources.embedder,
+                                              detect_every=cfg.detect_every, batch_size=4):
+                    mot.write(ft)
+                    jsonl.write(ft)
+                    ids.update(t.track_id for t in ft.tracks)
+                    frames += 1
+                    if writer is not None:
+                        trails.update(ft)
+                        writer.write(draw_tracks(frame.image, ft, trails))
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)  # the sinks may have renamed partial files into place
+        raise
+    return JobDone(0, frames, {k: str(v) for k, v in files.items()}, {"tracks": len(ids)})
+
+
+def run_annotate_job(source: str, segments: list[dict[str, Any]], duration_s: float, fps: float | None,
+                     target: Path) -> JobDone:
+    """Draw a classification's current segment label on every frame of ``source`` into ``target`` (mp4)."""
+    from vidgru.sinks import VideoSink, draw_label
+    from vidgru.video import VideoSource
+
+    frames = 0
+    with VideoSource(source, fps=fps) as src, VideoSink(target, src.info.fps) as sink:
+        seg_i = 0
+        for frame in src:
+            while seg_i < len(segments) - 1 and frame.timestamp_s >= segments[seg_i]["end_s"]:
+                seg_i += 1
+            seg = segments[seg_i]
+            sink.write(draw_label(frame.image, f"{seg['label']} {seg['score']:.2f}",
+                                  progress=frame.timestamp_s / max(duration_s, 1e-6)))
+            frames += 1
+    return JobDone(0, frames, {"annotated.mp4": str(target)})
+
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a failed input: a VidgruError's own message, else the exception's type and message."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text if isinstance(exc, VidgruError) else f"{type(exc).__name__}: {text}"
+
+
+def track_detector_spec(cfg: TrackConfig) -> str:
+    """The track task's detector spec (``torchvision:<name>``, ``onnx:PATH``, ``motion``), default filled in.
+    Raises ConfigError for ``file`` detectors, which need MOTChallenge sequences."""
+    spec = cfg.detector or DEFAULT_DETECTOR
+    if spec.startswith("file"):
+        raise ConfigError("batch track: --detector file needs MOTChallenge sequences; use `vidgru track` for those")
+    return spec
+
+
+def build_classifier(cfg: BatchConfig):
+    """The clip classifier (:class:`~vidgru.classify.ClipClassifier`) described by ``cfg``: model, sampling,
+    device, precision, runtime and batch size."""
+    from vidgru.classify import ClipClassifier
+
+    return ClipClassifier.from_path(
+        cfg.model, window_s=cfg.window_s, stride_s=cfg.stride_s, sample_fps=cfg.sample_fps, weights=cfg.weights,
+        device=cfg.device, precision=cfg.precision, runtime=cfg.runtime, batch_size=cfg.batch_size)
