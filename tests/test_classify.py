@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from fakes import PacedCamera
 
 from vidgru.classify import ClipClassifier, merge_segments, window_starts
 from vidgru.cli import cli
@@ -150,46 +151,6 @@ def test_info_lists_devices_and_backbones():
     assert "mobilenet_v2" in res.stdout and "available" in res.stdout and "convnext_tiny" in res.stdout
 
 
-class _PacedCamera:
-    """A fake camera: replays a real clip at ``fps`` in real time, then stops delivering frames."""
-
-    def __init__(self, path, fps):
-        import cv2
-
-        self._cap = cv2.VideoCapture(str(path))
-        self._period = 1.0 / fps
-        self._next = None
-
-    def _wait(self):
-        import time
-
-        now = time.monotonic()
-        self._next = (self._next or now) + self._period
-        time.sleep(max(0.0, self._next - now))
-
-    def isOpened(self):  # noqa: N802 - OpenCV's name
-        return self._cap.isOpened()
-
-    def read(self):
-        self._wait()
-        return self._cap.read()
-
-    def grab(self):
-        self._wait()
-        return self._cap.grab()
-
-    def retrieve(self):
-        return self._cap.retrieve()
-
-    def get(self, prop):
-        import cv2
-
-        return 0.0 if prop == cv2.CAP_PROP_FRAME_COUNT else self._cap.get(prop)
-
-    def release(self):
-        self._cap.release()
-
-
 def test_live_camera_stream_predicts_per_stride_and_reports_a_lost_camera(untrained_model, repo_root):
     from vidgru.errors import VideoOpenError
 
@@ -197,7 +158,7 @@ def test_live_camera_stream_predicts_per_stride_and_reports_a_lost_camera(untrai
     clip = repo_root / "sample_videos/pan_left_then_static.mp4"
     predictions = []
     with pytest.raises(VideoOpenError, match="stopped delivering frames"):
-        for w in clf.stream("0", capture_factory=lambda target: _PacedCamera(clip, fps=60),
+        for w in clf.stream("0", capture_factory=lambda target: PacedCamera(clip, fps=60),
                             stall_timeout_s=0.5):
             predictions.append(w)
     assert len(predictions) >= 1
@@ -207,7 +168,7 @@ def test_live_camera_stream_predicts_per_stride_and_reports_a_lost_camera(untrai
 def test_live_stream_stops_cleanly_when_the_consumer_stops(untrained_model, repo_root):
     clf = ClipClassifier.from_path(untrained_model, device="cpu")
     clip = repo_root / "sample_videos/pan_left_then_static.mp4"
-    stream = clf.stream("0", capture_factory=lambda target: _PacedCamera(clip, fps=60))
+    stream = clf.stream("0", capture_factory=lambda target: PacedCamera(clip, fps=60))
     first = next(stream)
     stream.close()  # what Ctrl-C or quitting a window does to the generator
     assert first.label in {"alpha", "beta", "gamma"}

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from fakes import PacedCamera
 
 from vidgru.cli import cli
 
@@ -110,48 +111,6 @@ def test_bad_track_input_gives_one_line(args, message):
     assert "Traceback" not in res.output
 
 
-class _FakeCamera:
-    """A camera replaying a real clip at ``fps`` in real time; it stops delivering after ``frames``."""
-
-    def __init__(self, capture_cls, path, fps, frames):
-        self._cap = capture_cls(str(path))
-        self._period, self._left, self._next = 1.0 / fps, frames, None
-
-    def _wait(self):
-        import time
-
-        now = time.monotonic()
-        self._next = (self._next or now) + self._period
-        time.sleep(max(0.0, self._next - now))
-
-    def isOpened(self):  # noqa: N802 - OpenCV's name
-        return self._cap.isOpened()
-
-    def read(self):
-        self._wait()
-        self._left -= 1
-        return self._cap.read() if self._left >= 0 else (False, None)
-
-    def grab(self):
-        self._wait()
-        self._left -= 1
-        return self._cap.grab() if self._left >= 0 else False
-
-    def retrieve(self):
-        return self._cap.retrieve()
-
-    def get(self, prop):
-        import cv2
-
-        return 0.0 if prop == cv2.CAP_PROP_FRAME_COUNT else self._cap.get(prop)
-
-    def set(self, prop, value):
-        return True
-
-    def release(self):
-        self._cap.release()
-
-
 @pytest.fixture()
 def fake_webcam(monkeypatch, shared_data):
     import cv2
@@ -161,7 +120,7 @@ def fake_webcam(monkeypatch, shared_data):
 
     def factory(target, *args, **kwargs):
         if isinstance(target, int):
-            return _FakeCamera(real, clip, fps=25, frames=40)
+            return PacedCamera(clip, fps=25, frames=40, capture_cls=real)
         return real(target, *args, **kwargs)
 
     monkeypatch.setattr(cv2, "VideoCapture", factory)  # vidgru imports cv2 lazily: patch the module itself
