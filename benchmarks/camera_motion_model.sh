@@ -6,6 +6,7 @@
 # and Debian's darknet package (its sample photos: apt-get install darknet).
 #
 # Usage: bash benchmarks/camera_motion_model.sh [WORK_DIR]      (default WORK_DIR: runs/camera_motion)
+# Rendered clips (WORK_DIR/train, train_video, held_out) are kept and reused when the script runs again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-runs/camera_motion}
@@ -83,14 +84,20 @@ PY
   --out "$WORK/held_out" --clips-per-class "$HELD_OUT_CLIPS" --min-frames 24 --max-frames 64 --seed 12
 
 # The default model: motion descriptors only (camera motion does not depend on what is filmed).
+# --transition-prob 0.5: half the training windows are spliced from two clips (the label split by the time
+# each covers), so a window across a change of motion is learnt as the mix it is and timelines switch on time.
+# --motion-augment: clips are also mirrored and played backwards by permuting their motion descriptors
+# (pan_left <-> pan_right, tilt_up <-> tilt_down, zoom_in <-> zoom_out follow).
 $VIDGRU train "$WORK/train.csv" --out "$WORK/camera_motion.pt" --no-appearance --epochs 80 --patience 20 \
-  --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache"
-# The order-less baseline, trained identically.
+  --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache" --transition-prob 0.5 --motion-augment
+# The order-less baseline, trained on the same data (the augmentation needs motion-only models).
 $VIDGRU train "$WORK/train.csv" --out "$WORK/mean.pt" --head mean --epochs 80 --patience 20 \
-  --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache"
+  --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache" --transition-prob 0.5
 
 for m in camera_motion mean; do
   echo "== $m on held-out sources"
   $VIDGRU eval "$WORK/held_out" --model "$WORK/$m.pt" --cache-dir "$WORK/cache" \
     --report "$WORK/$m.held_out.json" --confusion-png "$WORK/$m.held_out.png"
 done
+# The independent check (another camera-path generator, the CLI's default model) is
+# benchmarks/camera_motion_independent.py; run it after copying camera_motion.pt into vidgru/models/.

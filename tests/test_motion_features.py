@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vidgru.backbone import TorchEmbedder
+from vidgru.errors import ConfigError
 from vidgru.motion_features import MotionSpec, MotionStream, pair_descriptors
 
 
@@ -75,3 +76,34 @@ def test_fast_shift_correlations_equal_the_plain_definition(size):
             expected.append(_reference_shift_correlations(cur[..., ys, xs], prev[..., ys, xs]))
     got = pair_descriptors(cur, prev, MotionSpec(gaps=(1,), scales=(), quadrants=True))
     torch.testing.assert_close(got, torch.cat(expected, dim=-1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("flip_x", "flip_y", "dims"), [(True, False, (-1,)), (False, True, (-2,)),
+                                                         (True, True, (-2, -1))], ids=["lr", "tb", "both"])
+def test_descriptor_permutation_equals_descriptors_of_mirrored_maps(flip_x, flip_y, dims):
+    from vidgru.motion_features import descriptor_permutation
+
+    g = torch.Generator().manual_seed(5)
+    cur = torch.nn.functional.normalize(torch.randn(3, 16, 7, 7, generator=g), dim=1)
+    prev = torch.nn.functional.normalize(torch.randn(3, 16, 7, 7, generator=g), dim=1)
+    spec = MotionSpec(gaps=(1,))
+    perm = descriptor_permutation(spec, flip_x=flip_x, flip_y=flip_y)
+    mirrored = pair_descriptors(cur.flip(dims), prev.flip(dims), spec)
+    torch.testing.assert_close(mirrored, pair_descriptors(cur, prev, spec)[:, perm], atol=1e-5, rtol=1e-5)
+    assert [perm[i] for i in perm] == list(range(spec.dim // len(spec.gaps)))  # mirroring twice: identity
+
+
+def test_descriptor_permutation_of_a_reversed_pair():
+    from vidgru.motion_features import descriptor_permutation
+
+    g = torch.Generator().manual_seed(6)
+    cur = torch.nn.functional.normalize(torch.randn(3, 16, 7, 7, generator=g), dim=1)
+    prev = torch.nn.functional.normalize(torch.randn(3, 16, 7, 7, generator=g), dim=1)
+    spec = MotionSpec(gaps=(1,))
+    perm = descriptor_permutation(spec, reverse=True)
+    shifts = 45  # 5 regions x 9 displacements; the 4 scale correlations follow, reversed only approximately
+    backwards = pair_descriptors(prev, cur, spec)
+    torch.testing.assert_close(backwards[:, :shifts], pair_descriptors(cur, prev, spec)[:, perm][:, :shifts])
+    assert perm[shifts:] == [48, 47, 46, 45]
+    with pytest.raises(ConfigError, match="not in pairs"):
+        descriptor_permutation(MotionSpec(scales=(0.9, 0.95)), reverse=True)

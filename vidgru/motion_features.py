@@ -158,3 +158,46 @@ class MotionStream:
         for frame in cur[-self._history.maxlen :]:
             self._history.append(frame)
         return torch.cat(rows, dim=-1)
+
+
+def descriptor_permutation(spec: MotionSpec, *, flip_x: bool = False, flip_y: bool = False,
+                           reverse: bool = False) -> list[int]:
+    """Index permutation ``perm`` (length ``spec.dim``) such that ``d[..., perm]`` are the descriptors of the
+    mirrored (``flip_x``: left-right, ``flip_y``: top-bottom) and/or time-reversed frame pair.
+
+    Mirroring swaps displacements (dx -> -dx, dy -> -dy) and the quadrants on either side; reversing a pair
+    negates the displacement and inverts the scale (it needs ``scales`` that come in pairs s, 1/s, in
+    increasing order, as the default). Shift correlations of a mirrored pair equal the permuted ones up to
+    the backbone's own asymmetry; of a reversed pair, exactly (cosine is symmetric). Used to augment training
+    data without re-embedding (see ``vidgru train --motion-augment``).
+
+    Raises:
+        ConfigError: ``reverse`` with scales that are not closed under 1/s.
+    """
+    r = SHIFT_RADIUS
+    side = 2 * r + 1
+    # Quadrant order of _regions: (top, left), (top, right), (bottom, left), (bottom, right).
+    regions = [0] + [1 + 2 * qy + qx for qy in (0, 1) for qx in (0, 1)] if spec.quadrants else [0]
+    sx = -1 if flip_x != reverse else 1
+    sy = -1 if flip_y != reverse else 1
+    if reverse:
+        inv = [1 / s for s in spec.scales]
+        if any(abs(a - b) > 1e-6 for a, b in zip(sorted(inv), spec.scales)):
+            raise ConfigError(f"motion scales {spec.scales} are not in pairs s, 1/s: cannot reverse them")
+    scale_perm = [len(spec.scales) - 1 - i for i in range(len(spec.scales))] if reverse else \
+        list(range(len(spec.scales)))
+    per_gap = len(regions) * side * side + len(spec.scales)
+    perm: list[int] = []
+    for g in range(len(spec.gaps)):
+        base = g * per_gap
+        for region in regions:
+            if region == 0:
+                src_region = 0
+            else:
+                qy, qx = divmod(region - 1, 2)
+                src_region = 1 + 2 * (1 - qy if flip_y else qy) + (1 - qx if flip_x else qx)
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    perm.append(base + src_region * side * side + (sy * dy + r) * side + (sx * dx + r))
+        perm.extend(base + len(regions) * side * side + i for i in scale_perm)
+    return perm

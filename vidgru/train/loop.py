@@ -1,8 +1,9 @@
 """Training and evaluation of clip classifiers on cached frame embeddings.
 
-Data flow: labelled clips -> (cache) per-frame embeddings (T, D) -> random windows with speed jitter ->
-clip model -> cross-entropy. Validation and evaluation classify each whole clip the way ``vidgru classify``
-does (sliding windows, mean probability), so the reported accuracy is the one users get.
+Data flow: labelled clips -> (cache) per-frame embeddings (T, D) -> random windows with speed jitter (some
+spliced from two clips, with the label split by time covered) -> clip model -> cross-entropy. Validation and
+evaluation classify each whole clip the way ``vidgru classify`` does (sliding windows, mean probability), so
+the reported accuracy is the one users get.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from vidgru.config import TrainConfig
-from vidgru.errors import DatasetError, VideoOpenError
-from vidgru.motion_features import MotionSpec
+from vidgru.errors import ConfigError, DatasetError, VideoOpenError
+from vidgru.motion_features import MotionSpec, descriptor_permutation
 from vidgru.train.cache import CachedEmbeddings, EmbeddingCache
 from vidgru.train.dataset import LabelledSet, Sample, load_labelled_set, stratified_split
 
@@ -74,6 +75,75 @@ def sample_window(emb: np.ndarray, length: int, rng: np.random.Generator, speed_
         start = rng.uniform(0, t - span)
     idx = np.minimum(np.round(start + np.arange(n) * rate).astype(np.int64), t - 1)
     return emb[idx]
+
+
+def splice_windows(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A window that changes content part-way: the first ``cut`` steps of ``first`` (T1, D), then the steps
+    of ``second`` (T2, D) from ``cut`` on, for a random ``cut`` in [1, T) with T = min(T1, T2). Returns the
+    window and the share of it taken from ``first`` (the soft-label weight of ``first``'s class). The motion
+    descriptors of each part were computed within its own clip, so the splice looks like the motion changing
+    in one scene, not like a cut."""
+    n = min(len(first), len(second))
+    if n < 2:
+        return first, 1.0
+    cut = int(rng.integers(1, n))
+    return np.concatenate([first[:cut], second[cut:n]]), cut / n
+
+
+# How camera-motion labels change when a clip is mirrored left-right, top-bottom, or played backwards.
+_MIRROR_X = {"pan_left": "pan_right", "pan_right": "pan_left"}
+_MIRROR_Y = {"tilt_up": "tilt_down", "tilt_down": "tilt_up"}
+_REVERSED = {**_MIRROR_X, **_MIRROR_Y, "zoom_in": "zoom_out", "zoom_out": "zoom_in"}
+
+
+class MotionAugmenter:
+    """Mirrors (left-right, top-bottom) and time-reverses embedded camera-motion clips without re-embedding:
+    the motion descriptors are permuted (:func:`~vidgru.motion_features.descriptor_permutation`) and the label
+    follows (pan_left <-> pan_right, tilt_up <-> tilt_down, zoom_in <-> zoom_out; other classes keep theirs).
+    Each of the three happens with probability 1/2. Appearance features are not transformed, so models that
+    use them must not be trained with it.
+
+    Args:
+        spec: the embedder's motion descriptors; appearance_dim: where they start in an embedding.
+        class_names: the data set's classes, in label order.
+    """
+
+    def __init__(self, spec: MotionSpec, appearance_dim: int, class_names: Sequence[str]) -> None:
+        self.spec = spec
+        self.appearance_dim = appearance_dim
+        self.per_gap = spec.dim // len(spec.gaps)
+        lookup = {name: i for i, name in enumerate(class_names)}
+        self.perms: dict[tuple[bool, bool, bool], np.ndarray] = {}
+        self.labels: dict[tuple[bool, bool, bool], np.ndarray] = {}
+        for key in [(fx, fy, rv) for fx in (False, True) for fy in (False, True) for rv in (False, True)]:
+            fx, fy, rv = key
+            self.perms[key] = np.asarray(descriptor_permutation(spec, flip_x=fx, flip_y=fy, reverse=rv))
+            mapped = []
+            for name in class_names:
+                for on, table in ((fx, _MIRROR_X), (fy, _MIRROR_Y), (rv, _REVERSED)):
+                    name = table.get(name, name) if on else name
+                if name not in lookup:
+                    raise ConfigError(f"motion_augment: a transformed clip of class {class_names[len(mapped)]!r} "
+                                      f"is {name!r}, which is not a class of this data set")
+                mapped.append(lookup[name])
+            self.labels[key] = np.asarray(mapped, np.int64)
+
+    def __call__(self, emb: np.ndarray, label: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """emb: (T, D) one clip's embeddings -> transformed (T, D) copy and its label."""
+        key = tuple(bool(v) for v in rng.random(3) < 0.5)
+        if not any(key):
+            return emb, label
+        a = self.appearance_dim
+        out = emb.copy()
+        if key[2]:  # played backwards: frame t of the result is frame T-1-t; the pair (t, t-g) of the result
+            # is the pair (T-1-t+g, T-1-t) of the clip, read from the descriptors of frame T-1-t+g
+            t = len(emb)
+            out[:, :a] = emb[::-1, :a]
+            for g_idx, gap in enumerate(self.spec.gaps):
+                cols = slice(a + g_idx * self.per_gap, a + (g_idx + 1) * self.per_gap)
+                out[:, cols] = emb[np.minimum(t - 1 - np.arange(t) + gap, t - 1), cols]
+        out[:, a:] = out[:, a:][:, self.perms[key]]
+        return out, int(self.labels[key][label])
 
 
 def _collate(windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -176,6 +246,7 @@ def train_clip_model(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     weights = 1.0 / counts[train_data.labels]
     weights /= weights.sum()
     steps = max(1, math.ceil(len(train_data.items) / cfg.batch_size))
+    augment = MotionAugmenter(embedder.motion, embedder.appearance_dim, names) if cfg.motion_augment else None
 
     history: list[dict] = []
     best = {"acc": -1.0, "loss": math.inf, "epoch": 0, "state": None}
@@ -185,10 +256,26 @@ def train_clip_model(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
         total, correct, loss_sum = 0, 0, 0.0
         for _ in range(steps):
             pick = rng.choice(len(train_data.items), size=cfg.batch_size, p=weights)
-            windows = [sample_window(train_data.items[i].embeddings, window_len, rng, cfg.speed_jitter)
-                       for i in pick]
+            windows, labels = [], []
+            for i in pick:
+                clip, label = train_data.items[i].embeddings, int(train_data.labels[i])
+                if augment is not None:
+                    clip, label = augment(clip, label, rng)
+                windows.append(sample_window(clip, window_len, rng, cfg.speed_jitter))
+                labels.append(label)
+            target = np.eye(len(names), dtype=np.float32)[labels]  # (B, C) soft labels
+            if cfg.transition_prob > 0:
+                for b in np.nonzero(rng.random(len(pick)) < cfg.transition_prob)[0]:
+                    j = int(rng.choice(len(train_data.items), p=weights))
+                    clip, label = train_data.items[j].embeddings, int(train_data.labels[j])
+                    if augment is not None:
+                        clip, label = augment(clip, label, rng)
+                    other = sample_window(clip, window_len, rng, cfg.speed_jitter)
+                    windows[b], share = splice_windows(windows[b], other, rng)
+                    target[b] *= share
+                    target[b, label] += 1.0 - share
             x, lengths = _collate(windows)
-            y = torch.from_numpy(train_data.labels[pick]).to(device)
+            y = torch.from_numpy(target).to(device)
             logits = net(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
             loss = loss_fn(logits, y)
             opt.zero_grad(set_to_none=True)
@@ -196,7 +283,7 @@ def train_clip_model(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
             loss_sum += loss.item() * len(pick)
-            correct += int((logits.argmax(1) == y).sum())
+            correct += int((logits.argmax(1) == y.argmax(1)).sum())
             total += len(pick)
         sched.step()
         probs = clip_probabilities(net, val_data, window_s=cfg.window_s, stride_s=cfg.stride_s, device=device)
