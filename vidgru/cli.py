@@ -145,6 +145,18 @@ def info() -> None:
         click.echo(f"default clip model: {default_model_path()}")
     except VidgruError:
         click.echo("default clip model: not installed")
+    from vidgru.backbone import find_model_weights
+    from vidgru.detect import TORCHVISION_DETECTORS
+    from vidgru.track.gru_motion import default_motion_model_path
+
+    click.echo("detectors (--detector): onnx:PATH, motion, file[:PATH], and torchvision COCO models:")
+    for name, spec in TORCHVISION_DETECTORS.items():
+        found = find_model_weights(name, spec.default_weights)
+        status = f"available ({found.path})" if found else "not on this machine (downloaded on first use when online)"
+        click.echo(f"  torchvision:{name:<40}{status}")
+    motion_model = default_motion_model_path()
+    click.echo(f"default track-state model (--motion gru): "
+               f"{motion_model if motion_model.is_file() else 'not installed'}")
 
 
 # -------------------------------------------------------------------------------------------- classify
