@@ -278,3 +278,13 @@ def test_coasting_between_detections_keeps_ids_and_moves_boxes(motion):
     assert len({tr.track_id for o in late for tr in o.tracks}) == 2
     left = [min(o.tracks, key=lambda tr: tr.xyxy[0]).xyxy[0] for o in late]
     assert np.all(np.diff(left) > 0)  # the left walker keeps moving right, also on coasted frames
+
+
+def test_public_api_names_resolve_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, vidgru; assert 'torch' not in sys.modules; "
+            "[getattr(vidgru, n) for n in vidgru.__all__ if n != '__version__']; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr

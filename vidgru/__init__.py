@@ -6,6 +6,12 @@ The public API is small and loaded lazily, so ``import vidgru`` does not import 
     with VideoSource("clip.mp4", sample_fps=8) as src:
         ...
     result = ClipClassifier.from_path("model.pt").classify("clip.mp4")
+
+    from vidgru import create_detector, Tracker, GruBank, track_frames
+    tracker = Tracker(motion=GruBank())
+    with VideoSource("street.mp4") as src:
+        for frame, tracks in track_frames(src, create_detector("motion"), tracker):
+            ...
 """
 
 from __future__ import annotations
@@ -22,9 +28,17 @@ _EXPORTS = {
     "create_embedder": "vidgru.backbone",
     "ClipClassifier": "vidgru.classify",
     "load_checkpoint": "vidgru.temporal",
+    "create_detector": "vidgru.detect",
+    "Tracker": "vidgru.track.tracker",
+    "GruBank": "vidgru.track.gru_motion",
+    "KalmanBank": "vidgru.track.kalman",
+    "track_frames": "vidgru.track.pipeline",
+    "run_batch": "vidgru.batch",
     "Frame": "vidgru.types",
     "VideoInfo": "vidgru.types",
     "ClipResult": "vidgru.types",
+    "Detections": "vidgru.types",
+    "FrameTracks": "vidgru.types",
     "VidgruError": "vidgru.errors",
     "VideoOpenError": "vidgru.errors",
     "ConfigError": "vidgru.errors",
