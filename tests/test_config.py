@@ -36,8 +36,13 @@ def test_flags_override_file_values(tmp_path):
         ("val_fraction: 1.5\n", "val_fraction"),
         ("- a\n- b\n", "expected a mapping"),
         ("a: [\n", "not valid YAML"),
+        ("motion_gaps: 1,x\n", "motion_gaps: expected comma-separated integers"),
+        ("motion_gaps: 0,2\n", "motion_gaps: every gap must be a positive integer"),
+        ("motion_gaps: 1,4,2\n", "motion_gaps: gaps must be strictly increasing"),
+        ("motion_gaps: 1,2,2\n", "motion_gaps: gaps must be strictly increasing"),
     ],
-    ids=["unknown-key", "type", "range", "head", "backbone", "bool", "fraction", "list", "syntax"],
+    ids=["unknown-key", "type", "range", "head", "backbone", "bool", "fraction", "list", "syntax", "gaps-int",
+         "gaps-positive", "gaps-order", "gaps-repeat"],
 )
 def test_bad_train_configs(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
@@ -53,3 +58,11 @@ def test_bad_classify_values():
         build_config(ClassifyConfig, precision="fp8")
     with pytest.raises(ConfigError, match="no such file"):
         build_config(ClassifyConfig, "missing.yaml")
+
+
+def test_motion_gaps():
+    assert TrainConfig().motion_gap_tuple() == (1, 2, 4)
+    assert build_config(TrainConfig, motion_gaps="1, 2,4,8").motion_gap_tuple() == (1, 2, 4, 8)
+    assert build_config(TrainConfig, motion_gaps="16").motion_gap_tuple() == (16,)
+    with pytest.raises(ConfigError, match="motion_gaps"):
+        build_config(TrainConfig, motion_gaps="")

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from vidgru.cli import cli
 from vidgru.sinks import VideoSink
+from vidgru.temporal import load_checkpoint
 from vidgru.train.synth import generate_camera_motion_dataset
 from vidgru.video import read_frames
 
@@ -89,3 +90,17 @@ def test_gru_learns_temporal_order_and_mean_head_cannot(forward_backward):
     res = CliRunner().invoke(cli, ["classify", str(clip), "--model", str(gru_model), "--json", "-", "-q"])
     record = json.loads(res.stdout.splitlines()[0])
     assert record["label"] in {"forward", "backward"} and record["windows"]
+    # Other motion gaps are other embeddings: the cache does not mix them, the checkpoint keeps the gaps and
+    # `vidgru classify` rebuilds the same descriptors from it.
+    gaps_model = root / "gaps.pt"
+    res = CliRunner().invoke(cli, ["train", str(train), "--out", str(gaps_model), "--motion-gaps", "1,2,4,8",
+                                   "--epochs", "1", "--cache-dir", str(root / "cache"), "--device", "cpu", "-q"])
+    assert res.exit_code == 0, res.output + str(res.exception)
+    cache = json.loads((root / "gaps.metrics.json").read_text())["embedding_cache"]
+    assert cache["misses"] == 60 and cache["hits"] == 0
+    ckpt = load_checkpoint(gaps_model)
+    assert ckpt.backbone["motion"]["gaps"] == [1, 2, 4, 8]
+    assert load_checkpoint(gru_model).backbone["motion"]["gaps"] == [1, 2, 4]
+    res = CliRunner().invoke(cli, ["classify", str(clip), "--model", str(gaps_model), "--json", "-", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.splitlines()[0])["windows"]

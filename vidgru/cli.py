@@ -313,6 +313,8 @@ TRAIN_HELPS = {
     "weights": "Backbone weights: a torchvision weights id, a .pth file, or 'none' for random.",
     "spatial_grid": "Pool the backbone's feature map to a g x g grid (keeps coarse layout; D grows by g*g).",
     "motion": "Also compute frame-pair motion descriptors from the backbone's feature maps (GRU input).",
+    "motion_gaps": "Frame pairs the motion descriptors compare, in sampled frames, comma-separated and increasing "
+                   "(1,2,4 = 0.125, 0.25, 0.5 s at 8 frames/s); longer gaps see slower motion.",
     "appearance": "Feed appearance features to the GRU (turn off for content-agnostic tasks like camera motion).",
     "sample_fps": "Frames per second sampled from each clip.",
     "max_frames": "At most this many sampled frames per training clip.",

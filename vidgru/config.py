@@ -76,6 +76,7 @@ class TrainConfig:
     weights: str | None = None
     spatial_grid: int = 1
     motion: bool = True
+    motion_gaps: str = "1,2,4"
     sample_fps: float = 8.0
     max_frames: int = 256
     cache_dir: str | None = None
@@ -133,6 +134,21 @@ class TrainConfig:
             raise ConfigError("appearance: false needs motion: true (the model would have no input)")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay: must be >= 0, got {self.weight_decay}")
+        self.motion_gap_tuple()  # validates
+
+    def motion_gap_tuple(self) -> tuple[int, ...]:
+        """``motion_gaps`` ("1,2,4") as a tuple of sampled-frame gaps: positive integers in increasing order."""
+        parts = [p.strip() for p in str(self.motion_gaps).split(",")]
+        try:
+            gaps = tuple(int(p) for p in parts)
+        except ValueError:
+            raise ConfigError(f"motion_gaps: expected comma-separated integers like 1,2,4, got {self.motion_gaps!r}"
+                              ) from None
+        if not gaps or any(g < 1 for g in gaps):
+            raise ConfigError(f"motion_gaps: every gap must be a positive integer, got {self.motion_gaps!r}")
+        if any(b <= a for a, b in zip(gaps, gaps[1:])):
+            raise ConfigError(f"motion_gaps: gaps must be strictly increasing, got {self.motion_gaps!r}")
+        return gaps
 
 
 def _coerce(key: str, value: Any, annotation: Any) -> Any:
