@@ -527,30 +527,30 @@ def _track_one(item, cfg: TrackConfig, *, show: bool, many: bool, quiet: bool, e
 
     from tqdm import tqdm
 
-    from vidgru.detect import FileDetector, create_detector, sequence_detections_path
+    from vidgru.detect import sequence_detections_path
     from vidgru.mot import MotSequence
     from vidgru.sinks import LiveWindow, TrailHistory, VideoSink, draw_tracks
-    from vidgru.track.pipeline import build_tracker, track_frames, track_sequence_detections
+    from vidgru.track.pipeline import (
+        DEFAULT_DETECTOR,
+        build_detector,
+        build_tracker,
+        track_frames,
+        track_sequence_detections,
+    )
     from vidgru.types import Detections
     from vidgru.video import VideoSource, is_live_source
 
     is_seq = isinstance(item, MotSequence)
     name = item.name if is_seq else (f"camera{item}" if isinstance(item, int) else Path(str(item)).stem)
-    spec = cfg.detector or ("file" if is_seq else "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn")
+    spec = cfg.detector or ("file" if is_seq else DEFAULT_DETECTOR)
     if spec == "file":
         if not is_seq:
             raise VidgruError("--detector file needs a MOTChallenge sequence folder (or file:PATH to a det.txt)")
         spec = f"file:{sequence_detections_path(item.path)}"
-    if spec.startswith("file:"):
-        detector = FileDetector(spec[5:], score_threshold=cfg.score_threshold, min_box_size=cfg.min_box_size)
-    else:
-        key = spec
-        if key not in detector_cache:
-            detector_cache[key] = create_detector(spec, classes=cfg.class_list, score_threshold=cfg.score_threshold,
-                                                  min_box_size=cfg.min_box_size, device=cfg.device,
-                                                  weights=cfg.weights)
-        detector = detector_cache[key]
-        detector.reset()
+    if spec not in detector_cache:  # models are built once for all inputs; det.txt files are per sequence
+        detector_cache[spec] = build_detector(cfg, spec)
+    detector = detector_cache[spec]
+    detector.reset()
     frames_done = 0
     ids: set[int] = set()
     t0 = time.perf_counter()

@@ -37,7 +37,6 @@ STAGING_DIR = ".staging"  # under the output folder: track outputs wait here unt
 CHUNK_FRAMES = 16  # frames per message from a decode worker
 CRASH_HOOK_ENV = "VIDGRU_BATCH_CRASH_ON"  # test hook: a worker aborts (os.abort) on inputs whose name contains it
 HANG_HOOK_ENV = "VIDGRU_BATCH_HANG_ON"  # test hook: a worker sleeps forever on inputs whose name contains it
-DEFAULT_DETECTOR = "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn"  # as in `vidgru track`
 
 
 # ------------------------------------------------------------------------------------ inputs and outputs
@@ -232,18 +231,15 @@ def run_track_job(source: str, cfg: TrackConfig, workdir: Path, *, out_video: bo
     Returns a :class:`JobDone` whose ``files`` map those keys to the complete files. Raises VidgruError for
     unreadable input or a bad detector; nothing is left in ``workdir`` on failure.
     """
-    from vidgru.detect import create_detector
     from vidgru.sinks import MotSink, TrackJsonlSink, TrailHistory, VideoSink, draw_tracks
-    from vidgru.track.pipeline import appearance_embedder, build_tracker, track_frames
+    from vidgru.track.pipeline import appearance_embedder, build_detector, build_tracker, track_frames
     from vidgru.video import VideoSource
 
     _test_hooks(source)
     resources = resources or TrackResources()
     spec = track_detector_spec(cfg)
     if spec not in resources.detectors:
-        resources.detectors[spec] = create_detector(spec, classes=cfg.class_list, score_threshold=cfg.score_threshold,
-                                                    min_box_size=cfg.min_box_size, device=cfg.device,
-                                                    weights=cfg.weights)
+        resources.detectors[spec] = build_detector(cfg, spec)
     detector = resources.detectors[spec]
     detector.reset()
     if cfg.appearance and resources.embedder is None:
@@ -304,6 +300,8 @@ def describe_error(exc: BaseException) -> str:
 def track_detector_spec(cfg: TrackConfig) -> str:
     """The track task's detector spec (``torchvision:<name>``, ``onnx:PATH``, ``motion``), default filled in.
     Raises ConfigError for ``file`` detectors, which need MOTChallenge sequences."""
+    from vidgru.track.pipeline import DEFAULT_DETECTOR
+
     spec = cfg.detector or DEFAULT_DETECTOR
     if spec.startswith("file"):
         raise ConfigError("batch track: --detector file needs MOTChallenge sequences; use `vidgru track` for those")

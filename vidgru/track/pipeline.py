@@ -24,11 +24,22 @@ log = logging.getLogger(__name__)
 # (docs/benchmarks.md); NanoDet's sigmoid scores run lower for the same boxes.
 _THRESHOLDS = {"file": (0.7, 0.8), "torchvision": (0.7, 0.8), "onnx": (0.45, 0.5), "motion": (0.3, 0.3)}
 
+DEFAULT_DETECTOR = "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn"  # for sources that bring no detections
+
 APPEARANCE_CROP = 128  # crops are resized to this square before embedding: ~3x cheaper than 224, enough for re-ID
 
 
 def detector_family(spec: str) -> str:
     return spec.split(":", 1)[0]
+
+
+def build_detector(cfg: TrackConfig, spec: str):
+    """The detector ``spec`` (``torchvision:<name>``, ``onnx:PATH``, ``motion`` or ``file:PATH``) with the
+    filtering and device settings of ``cfg``."""
+    from vidgru.detect import create_detector
+
+    return create_detector(spec, classes=cfg.class_list, score_threshold=cfg.score_threshold,
+                           min_box_size=cfg.min_box_size, device=cfg.device, weights=cfg.weights)
 
 
 def tracker_config_for(cfg: TrackConfig, detector_spec: str) -> TrackerConfig:

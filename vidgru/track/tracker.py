@@ -187,7 +187,6 @@ class Tracker:
         alive[unmatched & (self.state == TENTATIVE)] = False
         self.state[unmatched & (self.state == CONFIRMED)] = LOST
         alive &= (timestamp_s - self.last_seen_s) <= cfg.max_lost_s + 1e-9
-        self.hits[unmatched] = np.where(self.state[unmatched] == LOST, self.hits[unmatched], 0)
 
         seen_now = track_matched.copy()
         det_score = np.zeros(n_tracks)
@@ -277,7 +276,7 @@ class Tracker:
         self.last_obs, self.votes = self.last_obs[alive], self.votes[alive]
         if self.features is not None:
             self.features = self.features[alive]
-        self._shown = self._shown[alive] if len(self._shown) == len(alive) else self._shown
+        self._shown = self._shown[alive]
 
     def _spawn(self, boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, timestamp_s: float,
                feats: np.ndarray | None, *, confirm: bool) -> None:

@@ -11,7 +11,6 @@ never seen in training.
 
 from __future__ import annotations
 
-import configparser
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -42,32 +41,19 @@ class TrajectorySet:
     scores: list[np.ndarray]
 
 
-def _read_mot(path: Path) -> np.ndarray:
-    try:
-        data = np.loadtxt(path, delimiter=",", ndmin=2, usecols=range(7))
-    except (ValueError, OSError) as exc:
-        raise DatasetError(f"cannot read MOT file {path}: {exc}") from None
-    return data
-
-
 def load_trajectories(seq_dir: str | Path, *, min_match_iou: float = 0.5, min_length: int = 5) -> TrajectorySet:
     """Ground-truth trajectories of a MOTChallenge sequence dir (seqinfo.ini, gt/gt.txt, det/det.txt), each
     paired with the sequence's own detections."""
-    seq_dir = Path(seq_dir)
-    ini = configparser.ConfigParser()
-    if not ini.read(seq_dir / "seqinfo.ini"):
-        raise DatasetError(f"{seq_dir}: no seqinfo.ini (needed for the frame rate)")
-    try:
-        fps = float(ini["Sequence"]["frameRate"])
-    except (KeyError, ValueError):
-        raise DatasetError(f"{seq_dir / 'seqinfo.ini'}: no valid frameRate") from None
-    gt_path, det_path = seq_dir / "gt" / "gt.txt", seq_dir / "det" / "det.txt"
-    for p in (gt_path, det_path):
-        if not p.is_file():
-            raise DatasetError(f"{seq_dir}: missing {p.relative_to(seq_dir)}")
-    gt = _read_mot(gt_path)
+    from vidgru.mot import open_mot_sequence, read_mot_txt
+
+    seq = open_mot_sequence(seq_dir)  # DatasetError for a missing or bad seqinfo.ini (the frame rate is needed)
+    for kind, path in (("gt/gt.txt", seq.gt_path), ("det/det.txt", seq.det_path)):
+        if path is None:
+            raise DatasetError(f"{seq.path}: missing {kind}")
+    gt = read_mot_txt(seq.gt_path, min_columns=7)
     gt = gt[gt[:, 6] != 0]  # flag 0: ignore regions
-    det = _read_mot(det_path)
+    det = read_mot_txt(seq.det_path, min_columns=7)
+    fps, seq_dir = seq.fps, Path(seq.path)
 
     def to_xyxy(r):
         return np.c_[r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]]
