@@ -107,3 +107,144 @@ def test_descriptor_permutation_of_a_reversed_pair():
     assert perm[shifts:] == [48, 47, 46, 45]
     with pytest.raises(ConfigError, match="not in pairs"):
         descriptor_permutation(MotionSpec(scales=(0.9, 0.95)), reverse=True)
+
+
+# ------------------------------------------------------------------------------------- global motion (flow)
+
+
+def _photo_crop(size=224):
+    import skimage.data
+
+    img = skimage.data.astronaut()  # 512 x 512 RGB photo
+    return np.ascontiguousarray(img[100 : 100 + size, 150 : 150 + size])
+
+
+def _warp(crop, scale=1.0, dx=0.0, dy=0.0, angle_deg=0.0):
+    """Content scaled/rotated about the centre and moved by (dx, dy) pixels."""
+    import cv2
+
+    h, w = crop.shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle_deg, scale)
+    m[:, 2] += (dx, dy)
+    return cv2.warpAffine(crop, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _close(got, expected, atol):
+    """Element-wise |got - expected| <= atol (atol per element)."""
+    got, expected = np.asarray(got, float), np.asarray(expected, float)
+    assert np.all(np.abs(got - expected) <= np.asarray(atol)), (got, expected)
+
+
+def _decoded(desc):
+    """Back from the compressed descriptors to (shift_x, shift_y, log zoom, rotation) and the shares."""
+    from vidgru.motion_features import FLOW_GAIN
+
+    raw = np.expm1(desc[:8]) / FLOW_GAIN
+    return raw[0::2] - raw[1::2], desc[8], desc[9]
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({}, (0, 0, 0, 0)),
+    ({"dx": 5.0, "dy": -3.0}, (5 / 224, -3 / 224, 0, 0)),
+    ({"dx": 0.4}, (0.4 / 224, 0, 0, 0)),  # sub-pixel: far below one cell of a 7x7 feature map
+    ({"scale": 1.01}, (0, 0, np.log(1.01), 0)),  # a slow zoom
+    ({"scale": 1 / 1.05}, (0, 0, -np.log(1.05), 0)),
+    ({"angle_deg": 2.0}, (0, 0, 0, -np.deg2rad(2.0))),  # OpenCV's positive angle turns counter-clockwise
+], ids=["still", "shift", "subpixel", "zoom-in", "zoom-out", "rotation"])
+def test_global_motion_recovers_the_warp(kw, expected):
+    import cv2
+
+    from vidgru.motion_features import global_motion
+
+    prev = cv2.cvtColor(_photo_crop(), cv2.COLOR_RGB2GRAY)
+    cur = _warp(prev, **kw)
+    signed, fit_share, tracked_share = _decoded(global_motion(prev, cur))
+    _close(signed, expected, [0.1 / 224, 0.1 / 224, 0.002, 0.002])
+    assert fit_share > 0.9 and tracked_share > 0.5
+
+
+def test_global_motion_follows_the_background_not_a_moving_object():
+    """A patch moving through a still scene (people walking under a still camera) is not camera motion."""
+    import cv2
+
+    from vidgru.motion_features import global_motion
+
+    prev = cv2.cvtColor(_photo_crop(), cv2.COLOR_RGB2GRAY)
+    cur = prev.copy()
+    cur[80:140, 60:120] = prev[80:140, 48:108]  # a 60 px block moved right by 12 px
+    signed, fit_share, _ = _decoded(global_motion(prev, cur))
+    np.testing.assert_allclose(signed, 0, atol=0.05 / 224)
+    assert 0.5 < fit_share < 1.0
+
+
+def test_global_motion_of_a_blank_frame_is_no_motion_and_says_so():
+    from vidgru.motion_features import global_motion
+
+    blank = np.full((224, 224), 128, np.uint8)
+    d = global_motion(blank, blank)
+    assert not d.any()  # no corners: shares 0, motion 0
+
+
+def test_flow_stream_in_chunks_equals_one_batch_and_needs_crops():
+    spec = MotionSpec(gaps=(1, 2), flow=True)
+    g = torch.Generator().manual_seed(2)
+    maps = torch.randn(6, 8, 7, 7, generator=g)
+    base = _photo_crop()
+    crops = np.stack([_warp(base, dx=3.0 * i, scale=1.01 ** i) for i in range(6)])
+    whole = MotionStream(spec).update(maps, crops)
+    stream = MotionStream(spec)
+    parts = torch.cat([stream.update(maps[:2], crops[:2]), stream.update(maps[2:], crops[2:])])
+    torch.testing.assert_close(parts, whole)
+    assert whole.shape == (6, spec.dim) == (6, 2 * (45 + 4 + 11))
+    signed, _, _ = _decoded(whole[3, 60 + 49 :].numpy())  # frame 3 against frame 1 (gap 2)
+    _close(signed, (6 / 224, 0, 2 * np.log(1.01), 0), [0.3 / 224, 0.3 / 224, 0.002, 0.002])
+    with pytest.raises(ConfigError, match="crops"):
+        MotionStream(spec).update(maps)
+
+
+@pytest.mark.parametrize(("flip_x", "flip_y", "reverse"), [(True, False, False), (False, True, False),
+                                                           (True, True, False), (False, False, True)],
+                         ids=["lr", "tb", "both", "reversed"])
+def test_flow_permutation_equals_descriptors_of_mirrored_or_reversed_frames(flip_x, flip_y, reverse):
+    import cv2
+
+    from vidgru.motion_features import descriptor_permutation, global_motion
+
+    spec = MotionSpec(gaps=(1,), scales=(), quadrants=False, flow=True)
+    perm = descriptor_permutation(spec, flip_x=flip_x, flip_y=flip_y, reverse=reverse)
+    flow_perm = [p - 9 for p in perm[9:]]
+    prev = cv2.cvtColor(_photo_crop(), cv2.COLOR_RGB2GRAY)
+    cur = _warp(prev, scale=1.03, dx=4.0, dy=-2.0, angle_deg=1.0)
+    d = global_motion(prev, cur)
+    if reverse:
+        other = global_motion(cur, prev)
+    else:
+        axes = [a for a, on in ((1, flip_x), (0, flip_y)) if on]
+        other = global_motion(np.ascontiguousarray(np.flip(prev, axes)), np.ascontiguousarray(np.flip(cur, axes)))
+    _close(_decoded(other)[0], _decoded(d[flow_perm])[0], [0.2 / 224, 0.2 / 224, 0.002, 0.002])
+
+
+def test_spec_identity_without_flow_is_unchanged_and_newer_flow_is_refused():
+    old = {"gaps": [1, 2, 4], "scales": [0.9, 0.95, 1 / 0.95, 1 / 0.9], "quadrants": True, "version": 1}
+    assert MotionSpec.from_dict(old).to_dict() == old  # caches and checkpoints from before flow keep their key
+    assert MotionSpec.from_dict({**old, "flow": 1}).flow
+    with pytest.raises(ConfigError, match="newer"):
+        MotionSpec.from_dict({**old, "flow": 99})
+
+
+def test_embedder_with_flow_sees_the_pan_and_mixed_batches_agree(repo_root):
+    from vidgru.video import read_frames
+
+    emb = TorchEmbedder("mobilenet_v2", device="cpu", motion=MotionSpec(gaps=(1,), flow=True))
+    assert emb.embed_dim == 1280 + 60 and emb.identity["motion"]["flow"] == 1
+    frames = [f.image for f in read_frames(repo_root / "sample_videos/pan_left_then_static.mp4", every_n=5)]
+    pan, still = frames[:10], frames[14:24]  # within the 4 s pan left, then within the static half
+    out = emb.embed(pan)
+    shift_x = np.array([_decoded(row)[0][0] for row in out[1:, 1280 + 49 :]])
+    assert (shift_x > 1 / 224).all()  # a pan left: content moves right, by pixels per sampled frame
+    still_x = np.array([_decoded(row)[0][0] for row in emb.embed(still)[1:, 1280 + 49 :]])
+    assert (np.abs(still_x) < 0.3 / 224).all()
+    crops = emb.preprocess.batch(pan)
+    s = emb.new_stream()
+    mixed = emb.embed_mixed([(crops[:4], s), (emb.preprocess.batch(still), emb.new_stream()), (crops[4:], s)])
+    np.testing.assert_allclose(np.concatenate([mixed[0], mixed[2]]), out, atol=1e-4)

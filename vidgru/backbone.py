@@ -435,12 +435,16 @@ class TorchEmbedder:
         """A fresh motion state for one video (None when this embedder computes no motion descriptors)."""
         return MotionStream(self.motion) if self.motion else None
 
+    def _crops(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Frames, or already-cropped (N, crop, crop, 3) uint8 -> the backbone's input crops (N, crop, crop, 3)."""
+        size = self.preprocess.crop_size
+        already_cropped = isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:3] == (size, size)
+        return images if already_cropped else self.preprocess.batch(images)
+
     def _to_input(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         import torch
 
-        size = self.preprocess.crop_size
-        already_cropped = isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:3] == (size, size)
-        crops = images if already_cropped else self.preprocess.batch(images)
+        crops = self._crops(images)
         x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device, non_blocking=True)  # (N, h, w, 3) u8
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std  # (N, 3, h, w)
@@ -482,11 +486,11 @@ class TorchEmbedder:
         out = []
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(images), self.batch_size):
-                x = self._to_input(images[start : start + self.batch_size])
-                fmap = self._feature_map(x)  # (B, C, h, w)
+                crops = self._crops(images[start : start + self.batch_size])
+                fmap = self._feature_map(self._to_input(crops))  # (B, C, h, w)
                 features = self._pooled(fmap)
                 if stream is not None:
-                    features = torch.cat([features, stream.update(fmap)], dim=1)
+                    features = torch.cat([features, stream.update(fmap, crops)], dim=1)
                 out.append(features.cpu().numpy())
         return np.concatenate(out)
 
@@ -533,7 +537,8 @@ class TorchEmbedder:
                         continue
                     rows = features[lo - start : hi - start]
                     if stream is not None:
-                        rows = torch.cat([rows, stream.update(fmap[lo - start : hi - start])], dim=1)
+                        update = stream.update(fmap[lo - start : hi - start], images[lo:hi])
+                        rows = torch.cat([rows, update], dim=1)
                     out[i].append(rows.cpu().numpy())
         return [np.concatenate(chunks) if chunks else np.zeros((0, self.embed_dim), np.float32) for chunks in out]
 

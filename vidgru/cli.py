@@ -315,6 +315,8 @@ TRAIN_HELPS = {
     "motion": "Also compute frame-pair motion descriptors from the backbone's feature maps (GRU input).",
     "motion_gaps": "Frame pairs the motion descriptors compare, in sampled frames, comma-separated and increasing "
                    "(1,2,4 = 0.125, 0.25, 0.5 s at 8 frames/s); longer gaps see slower motion.",
+    "motion_flow": "Add global-motion descriptors (shift, zoom, rotation of tracked corners, fitted robustly) "
+                   "to the motion descriptors: sub-pixel camera motion, unmoved by people walking through.",
     "appearance": "Feed appearance features to the GRU (turn off for content-agnostic tasks like camera motion).",
     "sample_fps": "Frames per second sampled from each clip.",
     "max_frames": "At most this many sampled frames per training clip.",

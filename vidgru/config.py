@@ -77,6 +77,7 @@ class TrainConfig:
     spatial_grid: int = 1
     motion: bool = True
     motion_gaps: str = "1,2,4"
+    motion_flow: bool = True
     sample_fps: float = 8.0
     max_frames: int = 256
     cache_dir: str | None = None

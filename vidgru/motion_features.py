@@ -1,10 +1,10 @@
-"""Frame-pair motion descriptors computed from the backbone's feature maps.
+"""Frame-pair motion descriptors computed from the backbone's feature maps and input crops.
 
 A pooled embedding says *what* is in a frame but almost nothing about *where*, so a sequence of pooled
 embeddings hides camera and object motion (a GRU over them cannot tell a pan left from a pan right). These
-descriptors restore that cheaply (MobileNetV2 on 2 CPU cores: 65 frames/s without, 55 with them): for each
-sampled frame t and each gap k, the L2-normalised
-feature map F_t (C, h, w) -- the same forward pass that gives the embedding -- is compared with F_{t-k}:
+descriptors restore that (their cost is measured by ``benchmarks/motion_descriptor_cost.py``). For each
+sampled frame t and each gap k, the L2-normalised feature map F_t (C, h, w) -- from the same forward pass that
+gives the embedding -- is compared with F_{t-k}:
 
 - shift correlations: the mean cosine similarity between F_t and F_{t-k} displaced by (dx, dy) in
   {-1, 0, 1}^2 cells, over the whole map and over four overlapping quadrants (content moving the same way
@@ -12,8 +12,15 @@ feature map F_t (C, h, w) -- the same forward pass that gives the embedding -- i
 - scale correlations: the cosine similarity between F_t and F_{t-k} resampled about the centre at a few
   scales (content growing or shrinking).
 
-They have no parameters. Each describes the change between two frames, so which frame came first matters:
-the order-less baseline head does not use them, only the temporal model does.
+- global motion (``MotionSpec.flow``): corners of the earlier frame's crop tracked into the later one by
+  pyramidal Lucas-Kanade (kept when tracking back lands within a pixel), then a similarity transform (shift,
+  scale, rotation about the centre) fitted by RANSAC. Its parameters, the share of points that fit it and how
+  far the others move describe what the camera did at sub-pixel precision, which the 7x7 maps cannot (a slow
+  zoom moves their cells by a fraction of a cell), and the robust fit follows the background rather than
+  people walking through it.
+
+They have no learnt parameters. Each describes the change between two frames, so which frame came first
+matters: the order-less baseline head does not use them, only the temporal model does.
 """
 
 from __future__ import annotations
@@ -23,12 +30,25 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from vidgru.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
 
 SHIFT_RADIUS = 1  # displacements of -1..1 feature-map cells
+
+# Global-motion descriptors, per gap: signed quantities are split into their positive and negative parts so
+# that mirroring or reversing a clip permutes descriptors instead of negating them; all are compressed by
+# log1p(FLOW_GAIN * |value|) so that a slow zoom (0.5 % per gap) and a fast pan (10 % of the frame) are both
+# visible to the model.
+FLOW_NAMES = ("shift_x+", "shift_x-", "shift_y+", "shift_y-", "zoom+", "zoom-", "rotation+", "rotation-",
+              "fit_share", "tracked_share", "residual")
+FLOW_GAIN = 100.0  # shifts and residual in fractions of the crop side, zoom as log scale, rotation in radians
+FLOW_CORNERS = 200
+FLOW_VERSION = 1  # stored in checkpoints and cache keys: bump when the global-motion descriptors change
+_FLOW_MIN_POINTS = 8
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,7 @@ class MotionSpec:
     gaps: tuple[int, ...] = (1, 2, 4)
     scales: tuple[float, ...] = (0.9, 0.95, 1 / 0.95, 1 / 0.9)
     quadrants: bool = True
+    flow: bool = False  # global-motion descriptors from tracked corners of the crops (see the module text)
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -48,17 +69,28 @@ class MotionSpec:
 
     @property
     def dim(self) -> int:
+        return len(self.gaps) * self.per_gap
+
+    @property
+    def per_gap(self) -> int:
+        """Descriptors of one gap: shift correlations, then scale correlations, then global motion."""
         shifts = (2 * SHIFT_RADIUS + 1) ** 2 * (5 if self.quadrants else 1)
-        return len(self.gaps) * (shifts + len(self.scales))
+        return shifts + len(self.scales) + (len(FLOW_NAMES) if self.flow else 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gaps": list(self.gaps), "scales": list(self.scales), "quadrants": self.quadrants,
-                "version": self.version}
+        d: dict[str, Any] = {"gaps": list(self.gaps), "scales": list(self.scales), "quadrants": self.quadrants,
+                             "version": self.version}
+        if self.flow:  # written only when on, so specs (and embedding caches) from before it keep their identity
+            d["flow"] = FLOW_VERSION
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MotionSpec:
+        if int(d.get("flow", 0)) > FLOW_VERSION:
+            raise ConfigError(f"motion descriptors: global-motion version {d['flow']} is newer than this vidgru's "
+                              f"({FLOW_VERSION}); upgrade vidgru to use this model")
         return cls(tuple(int(g) for g in d["gaps"]), tuple(float(s) for s in d["scales"]), bool(d["quadrants"]),
-                   int(d.get("version", 1)))
+                   bool(d.get("flow", False)), int(d.get("version", 1)))
 
 
 def _regions(h: int, w: int, quadrants: bool) -> list[tuple[int, int, int, int]]:
@@ -126,37 +158,103 @@ def pair_descriptors(cur: torch.Tensor, prev: torch.Tensor, spec: MotionSpec) ->
     return torch.cat(parts, dim=-1)
 
 
+def _gray(crop: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
+
+
+def global_motion(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Global-motion descriptors (len(FLOW_NAMES),) float32 of two grey (H, W) uint8 frames.
+
+    Shifts are the displacement of content about the frame centre (positive x: content moved right), zoom is
+    the log of the fitted scale (positive: content grew), rotation is in radians; all three are 0 with
+    ``fit_share`` 0 when fewer than 8 corners can be tracked (a blank or washed-out frame).
+    """
+    import cv2
+
+    h, w = prev.shape
+    side = float(max(h, w))
+    out = np.zeros(len(FLOW_NAMES), np.float32)
+    pts = cv2.goodFeaturesToTrack(prev, FLOW_CORNERS, 0.01, side / 32, blockSize=7)
+    if pts is None or len(pts) < _FLOW_MIN_POINTS:
+        return out
+    lk = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+    nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, **lk)
+    back, st_back, _ = cv2.calcOpticalFlowPyrLK(cur, prev, nxt, None, **lk)
+    ok = (st[:, 0] == 1) & (st_back[:, 0] == 1) & (np.linalg.norm((back - pts)[:, 0], axis=1) < 1.0)
+    out[9] = ok.sum() / FLOW_CORNERS
+    if ok.sum() < _FLOW_MIN_POINTS:
+        return _compressed(out)
+    centre = np.array([(w - 1) / 2, (h - 1) / 2], np.float32)
+    p0, p1 = pts[ok, 0] - centre, nxt[ok, 0] - centre
+    a, inliers = cv2.estimateAffinePartial2D(p0, p1, method=cv2.RANSAC, ransacReprojThreshold=1.0,
+                                             maxIters=500, confidence=0.995, refineIters=10)
+    if a is None:
+        return _compressed(out)
+    scale = float(np.hypot(a[0, 0], a[1, 0]))
+    signed = (a[0, 2] / side, a[1, 2] / side, np.log(max(scale, 1e-6)), np.arctan2(a[1, 0], a[0, 0]))
+    for i, v in enumerate(signed):
+        out[2 * i] = max(v, 0.0)
+        out[2 * i + 1] = max(-v, 0.0)
+    out[8] = inliers[:, 0].mean()
+    residual = np.linalg.norm(p0 @ a[:, :2].T + a[:, 2] - p1, axis=1)
+    out[10] = np.median(residual) / side
+    return _compressed(out)
+
+
+def _compressed(raw: np.ndarray) -> np.ndarray:
+    out = raw.copy()
+    motion = [i for i, name in enumerate(FLOW_NAMES) if not name.endswith("_share")]
+    out[motion] = np.log1p(FLOW_GAIN * raw[motion])
+    return out
+
+
 class MotionStream:
     """Motion descriptors for consecutive frames of ONE sequence, fed batch by batch in order.
 
-    Keeps the last ``max(gaps)`` normalised feature maps between calls; make a new stream (or ``reset()``)
-    for each video. Before frame t has a predecessor at gap k, the oldest available frame stands in (for the
-    very first frame: itself, i.e. "no motion").
+    Keeps the last ``max(gaps)`` normalised feature maps (and grey crops, with ``spec.flow``) between calls;
+    make a new stream (or ``reset()``) for each video. Before frame t has a predecessor at gap k, the oldest
+    available frame stands in (for the very first frame: itself, i.e. "no motion").
     """
 
     def __init__(self, spec: MotionSpec) -> None:
         self.spec = spec
         self._history: deque = deque(maxlen=max(spec.gaps))
+        self._grays: deque = deque(maxlen=max(spec.gaps))
 
     def reset(self) -> None:
         self._history.clear()
+        self._grays.clear()
 
-    def update(self, maps: torch.Tensor) -> torch.Tensor:
-        """maps: (N, C, h, w) feature maps of the next N frames -> (N, spec.dim) float32."""
+    def update(self, maps: torch.Tensor, crops: np.ndarray | None = None) -> torch.Tensor:
+        """maps: (N, C, h, w) feature maps of the next N frames -> (N, spec.dim) float32.
+
+        crops: (N, H, W, 3) uint8 RGB, the backbone's input crops of the same frames; needed when
+        ``spec.flow`` is on.
+        """
         import torch
         import torch.nn.functional as F
 
+        if self.spec.flow and (crops is None or len(crops) != len(maps)):
+            raise ConfigError("motion descriptors with flow need the frames' crops along with their feature maps")
         cur = F.normalize(maps.float(), dim=1)
         n = cur.shape[0]
         past = list(self._history)  # oldest first, each (C, h, w)
         seq = torch.cat([torch.stack(past), cur]) if past else cur  # (P + N, C, h, w)
         offset = len(past)
+        grays = [*self._grays, *(_gray(c) for c in crops)] if self.spec.flow else []
         rows = []
         for gap in self.spec.gaps:
-            idx = torch.arange(offset, offset + n) - gap
-            rows.append(pair_descriptors(cur, seq[idx.clamp(min=0)], self.spec))
+            idx = (torch.arange(offset, offset + n) - gap).clamp(min=0)
+            rows.append(pair_descriptors(cur, seq[idx], self.spec))
+            if self.spec.flow:
+                flow = np.stack([global_motion(grays[j], grays[offset + i]) for i, j in enumerate(idx.tolist())])
+                rows.append(torch.from_numpy(flow).to(cur.device))
         for frame in cur[-self._history.maxlen :]:
             self._history.append(frame)
+        for g in grays[-self._grays.maxlen :] if self.spec.flow else []:
+            self._grays.append(g)
         return torch.cat(rows, dim=-1)
 
 
@@ -168,8 +266,10 @@ def descriptor_permutation(spec: MotionSpec, *, flip_x: bool = False, flip_y: bo
     Mirroring swaps displacements (dx -> -dx, dy -> -dy) and the quadrants on either side; reversing a pair
     negates the displacement and inverts the scale (it needs ``scales`` that come in pairs s, 1/s, in
     increasing order, as the default). Shift correlations of a mirrored pair equal the permuted ones up to
-    the backbone's own asymmetry; of a reversed pair, exactly (cosine is symmetric). Used to augment training
-    data without re-embedding (see ``vidgru train --motion-augment``).
+    the backbone's own asymmetry; of a reversed pair, exactly (cosine is symmetric). Global-motion descriptors
+    swap the (+, -) parts of the quantities whose sign flips (reversed: up to the small difference between a
+    similarity's inverse and its negated parameters, and the corners being found in the other frame). Used to
+    augment training data without re-embedding (see ``vidgru train --motion-augment``).
 
     Raises:
         ConfigError: ``reverse`` with scales that are not closed under 1/s.
@@ -186,7 +286,13 @@ def descriptor_permutation(spec: MotionSpec, *, flip_x: bool = False, flip_y: bo
             raise ConfigError(f"motion scales {spec.scales} are not in pairs s, 1/s: cannot reverse them")
     scale_perm = [len(spec.scales) - 1 - i for i in range(len(spec.scales))] if reverse else \
         list(range(len(spec.scales)))
-    per_gap = len(regions) * side * side + len(spec.scales)
+    per_gap = spec.per_gap
+    # Global motion: (+, -) pairs of shift x, shift y, zoom, rotation swap when their sign flips.
+    flips = {0: flip_x != reverse, 1: flip_y != reverse, 2: reverse, 3: (flip_x != flip_y) != reverse}
+    flow_perm: list[int] = []
+    for q in range(4):
+        flow_perm += [2 * q + 1, 2 * q] if flips[q] else [2 * q, 2 * q + 1]
+    flow_perm += list(range(8, len(FLOW_NAMES)))
     perm: list[int] = []
     for g in range(len(spec.gaps)):
         base = g * per_gap
@@ -200,4 +306,6 @@ def descriptor_permutation(spec: MotionSpec, *, flip_x: bool = False, flip_y: bo
                 for dx in range(-r, r + 1):
                     perm.append(base + src_region * side * side + (sy * dy + r) * side + (sx * dx + r))
         perm.extend(base + len(regions) * side * side + i for i in scale_perm)
+        if spec.flow:
+            perm.extend(base + len(regions) * side * side + len(spec.scales) + i for i in flow_perm)
     return perm

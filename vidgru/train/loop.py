@@ -219,7 +219,8 @@ def train_clip_model(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     embedder = create_embedder(cfg.backbone, runtime=cfg.runtime, weights=cfg.weights, device=device,
                                precision=cfg.precision,
                                spatial_grid=cfg.spatial_grid,
-                               motion=MotionSpec(gaps=cfg.motion_gap_tuple()) if cfg.motion else None)
+                               motion=MotionSpec(gaps=cfg.motion_gap_tuple(), flow=cfg.motion_flow)
+                               if cfg.motion else None)
     cache = EmbeddingCache(cfg.cache_dir)
     kw = dict(sample_fps=cfg.sample_fps, max_frames=cfg.max_frames, progress=progress)
     train_data = embed_samples(train_set.samples, names, embedder, cache, desc="embedding train clips", **kw)
