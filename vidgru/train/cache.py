@@ -81,10 +81,12 @@ class EmbeddingCache:
                 entry.unlink(missing_ok=True)  # a damaged entry is recomputed, never trusted
         self.misses += 1
         video: EmbeddedVideo = embed_video(path, embedder, sample_fps=sample_fps, max_frames=max_frames)
-        result = CachedEmbeddings(video.timestamps_s, video.embeddings, video.duration_s)
+        stored = video.embeddings.astype(np.float16)
+        # What is returned is what later runs will load, so a run that fills the cache trains on the same
+        # numbers as one that finds it full (and rebuilds give the same checkpoint either way).
+        result = CachedEmbeddings(video.timestamps_s, stored.astype(np.float32), video.duration_s)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f"{entry.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, timestamps_s=result.timestamps_s, embeddings=result.embeddings.astype(np.float16),
-                 duration_s=np.float64(result.duration_s))
+        np.savez(tmp, timestamps_s=result.timestamps_s, embeddings=stored, duration_s=np.float64(result.duration_s))
         os.replace(tmp, entry)
         return result
