@@ -88,8 +88,10 @@ PY
 # each covers), so a window across a change of motion is learnt as the mix it is and timelines switch on time.
 # --motion-augment: clips are also mirrored and played backwards by permuting their motion descriptors
 # (pan_left <-> pan_right, tilt_up <-> tilt_down, zoom_in <-> zoom_out follow).
+# --motion-flow (the default, spelt out): each frame pair also gets the camera's shift, zoom and rotation fitted
+# robustly to tracked corners, which sees slow zooms and ignores people walking under a still camera.
 $VIDGRU train "$WORK/train.csv" --out "$WORK/camera_motion.pt" --no-appearance --epochs 80 --patience 20 \
-  --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache" --transition-prob 0.5 --motion-augment
+  --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache" --transition-prob 0.5 --motion-augment --motion-flow
 # The order-less baseline, trained on the same data (the augmentation needs motion-only models).
 $VIDGRU train "$WORK/train.csv" --out "$WORK/mean.pt" --head mean --epochs 80 --patience 20 \
   --window-s 2 --stride-s 1 --sample-fps 8 --cache-dir "$WORK/cache" --transition-prob 0.5
