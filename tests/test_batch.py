@@ -135,8 +135,9 @@ def test_mixed_batches_embed_each_video_as_if_alone(clips, classifier, monkeypat
 
     emb = classifier.embedder
     spec = DecodeSpec(SAMPLE_FPS, None, emb.preprocess)
-    _, a, _ = decode_whole(str(clips / "bikes.mp4"), spec)
-    _, b, _ = decode_whole(str(clips / "birds/cockatoo.mp4"), spec)
+    _, a, no_flow, _ = decode_whole(str(clips / "bikes.mp4"), spec)
+    _, b, _, _ = decode_whole(str(clips / "birds/cockatoo.mp4"), spec)
+    assert no_flow is None
     want_a, want_b = emb.embed(a, emb.new_stream()), emb.embed(b, emb.new_stream())
     monkeypatch.setattr(emb, "batch_size", 4)  # forward passes that cut across videos and chunks
     sa, sb = emb.new_stream(), emb.new_stream()
@@ -144,6 +145,24 @@ def test_mixed_batches_embed_each_video_as_if_alone(clips, classifier, monkeypat
     assert [len(x) for x in parts] == [3, 5, len(a) - 3, len(b) - 5]
     np.testing.assert_allclose(np.concatenate([parts[0], parts[2]]), want_a, atol=1e-4)
     np.testing.assert_allclose(np.concatenate([parts[1], parts[3]]), want_b, atol=1e-4)
+
+
+def test_workers_compute_global_motion_and_it_equals_the_main_process_s(clips, classifier, monkeypatch):
+    """The shipped model uses global motion: decode workers compute it next to decoding (only crops needed),
+    and the embeddings equal those computed in one process."""
+    from vidgru.batch import decode_spec_for, decode_whole
+    from vidgru.motion_features import FLOW_NAMES
+
+    emb = classifier.embedder
+    spec = decode_spec_for(classifier, None)
+    assert emb.motion.flow and spec.flow_gaps == emb.motion.gaps
+    _, a, flow, _ = decode_whole(str(clips / "bikes.mp4"), spec)
+    assert flow.shape == (len(a), len(spec.flow_gaps) * len(FLOW_NAMES))
+    want = emb.embed(a, emb.new_stream())
+    monkeypatch.setattr(emb, "batch_size", 4)
+    s = emb.new_stream()
+    parts = emb.embed_mixed([(a[:3], s, flow[:3]), (a[3:], s, flow[3:])])
+    np.testing.assert_allclose(np.concatenate(parts), want, atol=1e-4)
 
 
 # -------------------------------------------------------------------------------------- classify runs

@@ -340,7 +340,7 @@ class Embedder(Protocol):
         """N frames (H, W, 3) uint8 RGB -> (N, embed_dim) float32."""
         ...
 
-    def embed_mixed(self, parts: Sequence[tuple[np.ndarray, MotionStream | None]]) -> list[np.ndarray]:
+    def embed_mixed(self, parts: Sequence[tuple]) -> list[np.ndarray]:
         """Crops of several videos, each with its own motion stream -> one (n_i, embed_dim) array per part."""
         ...
 
@@ -503,14 +503,16 @@ class TorchEmbedder:
             pooled = self.model.classifier[0](pooled)  # convnext's LayerNorm2d before its head
         return pooled.flatten(1).float()
 
-    def embed_mixed(self, parts: Sequence[tuple[np.ndarray, MotionStream | None]]) -> list[np.ndarray]:
+    def embed_mixed(self, parts: Sequence[tuple]) -> list[np.ndarray]:
         """Embed frames of several videos in shared forward passes (keeps a GPU busy on short clips).
 
         Args:
-            parts: ``(crops, stream)`` pairs in order; ``crops`` (n_i, crop, crop, 3) uint8 RGB, already
-                centre-cropped by :attr:`preprocess`, are the next consecutive frames of one video and
-                ``stream`` is that video's motion state (:meth:`new_stream`; None without motion descriptors).
-                Parts of the same video must come in frame order.
+            parts: ``(crops, stream)`` or ``(crops, stream, flow)`` in order; ``crops`` (n_i, crop, crop, 3)
+                uint8 RGB, already centre-cropped by :attr:`preprocess`, are the next consecutive frames of one
+                video and ``stream`` is that video's motion state (:meth:`new_stream`; None without motion
+                descriptors). ``flow``, when given, holds those frames' global-motion rows, computed where
+                they were decoded (:class:`~vidgru.motion_features.GlobalMotionStream`). Parts of the same
+                video must come in frame order.
         Returns:
             one (n_i, embed_dim) float32 array per part: the same as ``embed(crops_i, stream_i)`` called video
             by video (up to float rounding), because each video's motion descriptors are computed from its own
@@ -518,12 +520,13 @@ class TorchEmbedder:
         """
         import torch
 
-        sizes = [len(crops) for crops, _ in parts]
-        if self.motion is not None and any(stream is None for _, stream in parts):
+        parts = [(part[0], part[1], part[2] if len(part) > 2 else None) for part in parts]
+        sizes = [len(crops) for crops, _, _ in parts]
+        if self.motion is not None and any(stream is None for _, stream, _ in parts):
             raise ConfigError("embed_mixed: this embedder computes motion descriptors; give each part its stream")
         if sum(sizes) == 0:
             return [np.zeros((0, self.embed_dim), np.float32) for _ in parts]
-        images = np.concatenate([np.asarray(crops) for crops, _ in parts if len(crops)])  # (N, crop, crop, 3)
+        images = np.concatenate([np.asarray(crops) for crops, _, _ in parts if len(crops)])  # (N, crop, crop, 3)
         bounds = np.cumsum([0, *sizes])  # part i owns rows bounds[i]:bounds[i + 1] of the mixed batch
         out: list[list[np.ndarray]] = [[] for _ in parts]
         with torch.inference_mode(), self._autocast():
@@ -531,13 +534,14 @@ class TorchEmbedder:
                 stop = min(start + self.batch_size, len(images))
                 fmap = self._feature_map(self._to_input(images[start:stop]))  # (B, C, h, w)
                 features = self._pooled(fmap)  # (B, appearance_dim)
-                for i, (_, stream) in enumerate(parts):
+                for i, (_, stream, flow) in enumerate(parts):
                     lo, hi = max(bounds[i], start), min(bounds[i + 1], stop)
                     if lo >= hi:
                         continue
                     rows = features[lo - start : hi - start]
                     if stream is not None:
-                        update = stream.update(fmap[lo - start : hi - start], images[lo:hi])
+                        own = None if flow is None else flow[lo - bounds[i] : hi - bounds[i]]
+                        update = stream.update(fmap[lo - start : hi - start], images[lo:hi], flow=own)
                         rows = torch.cat([rows, update], dim=1)
                     out[i].append(rows.cpu().numpy())
         return [np.concatenate(chunks) if chunks else np.zeros((0, self.embed_dim), np.float32) for chunks in out]

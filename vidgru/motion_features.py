@@ -210,6 +210,36 @@ def _compressed(raw: np.ndarray) -> np.ndarray:
     return out
 
 
+class GlobalMotionStream:
+    """Global-motion descriptors (:func:`global_motion`) for consecutive frames of ONE sequence, fed in order.
+
+    Needs only the backbone's input crops, not its feature maps, so it can run where frames are decoded (the
+    batch workers do, and send the rows along with the crops). Before frame t has a predecessor at gap k, the
+    oldest available frame stands in, as in :class:`MotionStream`.
+    """
+
+    def __init__(self, gaps: tuple[int, ...]) -> None:
+        self.gaps = tuple(gaps)
+        self._grays: deque = deque(maxlen=max(self.gaps))
+
+    @property
+    def dim(self) -> int:
+        return len(self.gaps) * len(FLOW_NAMES)
+
+    def update(self, crops: np.ndarray) -> np.ndarray:
+        """crops: (N, H, W, 3) uint8 RGB -> (N, len(gaps) * len(FLOW_NAMES)) float32, gap-major."""
+        offset = len(self._grays)
+        grays = [*self._grays, *(_gray(c) for c in crops)]
+        out = np.zeros((len(crops), self.dim), np.float32)
+        k = len(FLOW_NAMES)
+        for g_idx, gap in enumerate(self.gaps):
+            for i in range(len(crops)):
+                out[i, g_idx * k : (g_idx + 1) * k] = global_motion(grays[max(offset + i - gap, 0)], grays[offset + i])
+        for g in grays[-self._grays.maxlen :]:
+            self._grays.append(g)
+        return out
+
+
 class MotionStream:
     """Motion descriptors for consecutive frames of ONE sequence, fed batch by batch in order.
 
@@ -221,40 +251,47 @@ class MotionStream:
     def __init__(self, spec: MotionSpec) -> None:
         self.spec = spec
         self._history: deque = deque(maxlen=max(spec.gaps))
-        self._grays: deque = deque(maxlen=max(spec.gaps))
+        self._flow = GlobalMotionStream(spec.gaps) if spec.flow else None
 
     def reset(self) -> None:
         self._history.clear()
-        self._grays.clear()
+        if self._flow is not None:
+            self._flow = GlobalMotionStream(self.spec.gaps)
 
-    def update(self, maps: torch.Tensor, crops: np.ndarray | None = None) -> torch.Tensor:
+    def update(self, maps: torch.Tensor, crops: np.ndarray | None = None, *,
+               flow: np.ndarray | None = None) -> torch.Tensor:
         """maps: (N, C, h, w) feature maps of the next N frames -> (N, spec.dim) float32.
 
-        crops: (N, H, W, 3) uint8 RGB, the backbone's input crops of the same frames; needed when
-        ``spec.flow`` is on.
+        With ``spec.flow``, also give either ``crops`` -- (N, H, W, 3) uint8 RGB, the backbone's input crops of
+        the same frames -- or ``flow``, their rows already computed by a :class:`GlobalMotionStream` of this
+        sequence (use one or the other for a whole sequence).
         """
         import torch
         import torch.nn.functional as F
 
-        if self.spec.flow and (crops is None or len(crops) != len(maps)):
-            raise ConfigError("motion descriptors with flow need the frames' crops along with their feature maps")
+        n = maps.shape[0]
+        if self.spec.flow:
+            if flow is None:
+                if crops is None or len(crops) != n:
+                    raise ConfigError("motion descriptors with flow need the frames' crops along with their "
+                                      "feature maps")
+                flow = self._flow.update(crops)
+            elif flow.shape != (n, len(self.spec.gaps) * len(FLOW_NAMES)):
+                raise ConfigError(f"precomputed global motion has shape {flow.shape}, expected "
+                                  f"({n}, {len(self.spec.gaps) * len(FLOW_NAMES)})")
         cur = F.normalize(maps.float(), dim=1)
-        n = cur.shape[0]
         past = list(self._history)  # oldest first, each (C, h, w)
         seq = torch.cat([torch.stack(past), cur]) if past else cur  # (P + N, C, h, w)
         offset = len(past)
-        grays = [*self._grays, *(_gray(c) for c in crops)] if self.spec.flow else []
+        k = len(FLOW_NAMES)
         rows = []
-        for gap in self.spec.gaps:
+        for g_idx, gap in enumerate(self.spec.gaps):
             idx = (torch.arange(offset, offset + n) - gap).clamp(min=0)
             rows.append(pair_descriptors(cur, seq[idx], self.spec))
             if self.spec.flow:
-                flow = np.stack([global_motion(grays[j], grays[offset + i]) for i, j in enumerate(idx.tolist())])
-                rows.append(torch.from_numpy(flow).to(cur.device))
+                rows.append(torch.from_numpy(np.ascontiguousarray(flow[:, g_idx * k : (g_idx + 1) * k])).to(cur.device))
         for frame in cur[-self._history.maxlen :]:
             self._history.append(frame)
-        for g in grays[-self._grays.maxlen :] if self.spec.flow else []:
-            self._grays.append(g)
         return torch.cat(rows, dim=-1)
 
 

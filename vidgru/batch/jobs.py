@@ -7,7 +7,8 @@ tree under the output folder (``a/b/c.mp4`` -> ``a/b/c.json`` for ``classify``, 
 The jobs run in worker processes (:mod:`vidgru.batch.local`) or Ray tasks (:mod:`vidgru.batch.ray_executor`):
 
 - classify: :func:`decode_chunks` samples a video at the model's ``sample_fps`` and centre-crops the frames
-  with the backbone's :class:`~vidgru.backbone.Preprocess`; the classifier itself (:func:`build_classifier`)
+  with the backbone's :class:`~vidgru.backbone.Preprocess` (and computes their global-motion descriptors when
+  the model uses them, :func:`decode_spec_for`); the classifier itself (:func:`build_classifier`)
   runs in the main process (or a Ray actor);
 - track: :func:`run_track_job` runs the whole per-video job (detector and appearance embedder built once per
   worker and reused);
@@ -121,15 +122,18 @@ class DecodeSpec:
     sample_fps: float
     fps: float | None
     preprocess: Any  # vidgru.backbone.Preprocess
+    flow_gaps: tuple[int, ...] = ()  # the model's global-motion gaps: computed here, next to decoding
 
 
 @dataclass(frozen=True)
 class DecodedChunk:
-    """Consecutive sampled frames of one video: ``timestamps_s`` (n,) seconds, ``crops`` (n, s, s, 3) uint8 RGB."""
+    """Consecutive sampled frames of one video: ``timestamps_s`` (n,) seconds, ``crops`` (n, s, s, 3) uint8 RGB,
+    and their global-motion rows (n, k) when the model uses them."""
 
     job: int
     timestamps_s: np.ndarray
     crops: np.ndarray
+    flow: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -172,11 +176,28 @@ def _test_hooks(source: str) -> None:
             time.sleep(3600)
 
 
+def decode_spec_for(classifier, fps: float | None) -> DecodeSpec:
+    """How workers should read videos for ``classifier`` (:class:`~vidgru.classify.ClipClassifier`): its
+    sampling and crop, and its global-motion gaps when its model uses them (computed next to decoding)."""
+    motion = classifier.embedder.motion
+    gaps = tuple(motion.gaps) if motion is not None and motion.flow else ()
+    return DecodeSpec(classifier.sample_fps, fps, classifier.embedder.preprocess, gaps)
+
+
 def decode_chunks(job: int, source: str, spec: DecodeSpec) -> Iterator[DecodedChunk | DecodeEnd]:
-    """Read ``source`` at ``spec.sample_fps`` and yield centre-cropped chunks, then a :class:`DecodeEnd`.
-    The duration rule is :func:`vidgru.classify.embed_video`'s: one frame past the last sample, or the
-    container's duration when longer. Raises VideoOpenError for unreadable input."""
+    """Read ``source`` at ``spec.sample_fps`` and yield centre-cropped chunks (with their global-motion rows
+    when ``spec.flow_gaps``), then a :class:`DecodeEnd`. The duration rule is
+    :func:`vidgru.classify.embed_video`'s: one frame past the last sample, or the container's duration when
+    longer. Raises VideoOpenError for unreadable input."""
+    from vidgru.motion_features import GlobalMotionStream
     from vidgru.video import VideoSource
+
+    flow = GlobalMotionStream(spec.flow_gaps) if spec.flow_gaps else None
+
+    def chunk(stamps: list[float], crops: list[np.ndarray]) -> DecodedChunk:
+        stacked = np.stack(crops)
+        return DecodedChunk(job, np.asarray(stamps, np.float64), stacked,
+                            flow.update(stacked) if flow is not None else None)
 
     _test_hooks(source)
     stamps: list[float] = []
@@ -190,10 +211,10 @@ def decode_chunks(job: int, source: str, spec: DecodeSpec) -> Iterator[DecodedCh
             last = frame.timestamp_s
             n += 1
             if len(crops) == CHUNK_FRAMES:
-                yield DecodedChunk(job, np.asarray(stamps, np.float64), np.stack(crops))
+                yield chunk(stamps, crops)
                 stamps, crops = [], []
         if crops:
-            yield DecodedChunk(job, np.asarray(stamps, np.float64), np.stack(crops))
+            yield chunk(stamps, crops)
         info = src.info
         decoded = src.decoded_frames
     duration = last + 1.0 / info.fps if last is not None else 0.0
@@ -202,18 +223,21 @@ def decode_chunks(job: int, source: str, spec: DecodeSpec) -> Iterator[DecodedCh
     yield DecodeEnd(job, info, duration, n, decoded)
 
 
-def decode_whole(source: str, spec: DecodeSpec) -> tuple[np.ndarray, np.ndarray, DecodeEnd]:
-    """:func:`decode_chunks` gathered: ``(timestamps_s (N,), crops (N, s, s, 3) uint8, end)`` (the Ray path)."""
-    stamps, crops, end = [], [], None
+def decode_whole(source: str, spec: DecodeSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, DecodeEnd]:
+    """:func:`decode_chunks` gathered: ``(timestamps_s (N,), crops (N, s, s, 3) uint8, flow (N, k) or None,
+    end)`` (the Ray path)."""
+    stamps, crops, flows, end = [], [], [], None
     for item in decode_chunks(0, source, spec):
         if isinstance(item, DecodedChunk):
             stamps.append(item.timestamps_s)
             crops.append(item.crops)
+            flows.append(item.flow)
         else:
             end = item
     size = spec.preprocess.crop_size
+    flow = np.concatenate(flows) if flows and flows[0] is not None else None
     return (np.concatenate(stamps) if stamps else np.zeros(0),
-            np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8), end)
+            np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8), flow, end)
 
 
 @dataclass

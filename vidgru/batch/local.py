@@ -4,7 +4,8 @@ Worker processes (``spawn``) run the jobs of :mod:`vidgru.batch.jobs`, each with
 process. A worker crash (a segfault in a decoder) fails that one input, and a fresh worker takes its place;
 with ``file_timeout_s``, a worker that holds one input longer than that is killed and handled the same way.
 
-- classify: workers decode and send ``(video, timestamps, crops)`` chunks; the main process holds ONE
+- classify: workers decode and send ``(video, timestamps, crops)`` chunks (plus the crops' global-motion
+  descriptors when the model uses them: they need no backbone); the main process holds ONE
   classifier and embeds chunks of several videos together
   (:meth:`~vidgru.backbone.TorchEmbedder.embed_mixed`, one motion stream per video, fed in frame order), then
   runs the clip GRU on a video when its last chunk is in (and, with ``out_video``, hands the drawing back to
@@ -29,11 +30,11 @@ import numpy as np
 from vidgru.batch.jobs import (
     DecodedChunk,
     DecodeEnd,
-    DecodeSpec,
     JobDone,
     JobFailed,
     TrackResources,
     decode_chunks,
+    decode_spec_for,
     default_workers,
     describe_error,
     match_outputs,
@@ -248,7 +249,7 @@ class LocalExecutor:
                     p.started = time.perf_counter()
                     if clf is not None:
                         p.stream = clf.embedder.new_stream()
-                        spec = DecodeSpec(clf.sample_fps, self.cfg.fps, clf.embedder.preprocess)
+                        spec = decode_spec_for(clf, self.cfg.fps)
                         pool.submit(_Job(p.index, "decode", p.inp.source, {"spec": spec}))
                     else:
                         workdir = self.runner.staging / f"{p.index}"
@@ -293,7 +294,7 @@ class LocalExecutor:
     def _embed_buffer(self, clf, buffer: list[DecodedChunk], active: dict[int, _Pending]) -> None:
         """One mixed batch: chunks of several videos through the backbone together, each video's motion
         stream fed its own rows in order."""
-        parts = [(c.crops, active[c.job].stream) for c in buffer]
+        parts = [(c.crops, active[c.job].stream, c.flow) for c in buffer]
         embedded = clf.embedder.embed_mixed(parts)
         for chunk, emb in zip(buffer, embedded):
             p = active[chunk.job]

@@ -23,6 +23,7 @@ from vidgru.batch.jobs import (
     HANG_HOOK_ENV,
     DecodeSpec,
     build_classifier,
+    decode_spec_for,
     decode_whole,
     default_workers,
     describe_error,
@@ -138,15 +139,14 @@ class _ClassifierActor:
         return self._classifier
 
     def decode_spec(self) -> DecodeSpec:
-        clf = self._clf()
-        return DecodeSpec(clf.sample_fps, self.cfg.fps, clf.embedder.preprocess)
+        return decode_spec_for(self._clf(), self.cfg.fps)
 
     def classify(self, source: str, decoded) -> tuple[int, dict[str, bytes]]:
         from vidgru.classify import EmbeddedVideo
 
-        stamps, crops, end = decoded
+        stamps, crops, flow, end = decoded
         clf = self._clf()
-        emb = clf.embedder.embed_mixed([(crops, clf.embedder.new_stream())])[0]
+        emb = clf.embedder.embed_mixed([(crops, clf.embedder.new_stream(), flow)])[0]
         result = clf.classify_embedded(EmbeddedVideo(source, end.info, stamps, emb, end.duration_s))
         d = result.to_dict()
         files = {"json": (json.dumps(d, indent=1) + "\n").encode()}
