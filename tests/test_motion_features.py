@@ -248,3 +248,20 @@ def test_embedder_with_flow_sees_the_pan_and_mixed_batches_agree(repo_root):
     s = emb.new_stream()
     mixed = emb.embed_mixed([(crops[:4], s), (emb.preprocess.batch(still), emb.new_stream()), (crops[4:], s)])
     np.testing.assert_allclose(np.concatenate([mixed[0], mixed[2]]), out, atol=1e-4)
+
+
+def test_global_motion_stream_equals_pairwise_calls():
+    """The stream finds each frame's corners once; the rows equal global_motion on each pair, gap-major."""
+    import cv2
+
+    from vidgru.motion_features import GlobalMotionStream, global_motion
+
+    base = _photo_crop()
+    crops = np.stack([_warp(base, dx=2.0 * i, scale=1.01**i) for i in range(7)])
+    grays = [cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]
+    stream = GlobalMotionStream((1, 3))
+    rows = np.concatenate([stream.update(crops[:2]), stream.update(crops[2:])])
+    for t in range(7):
+        for g_idx, gap in enumerate((1, 3)):
+            np.testing.assert_array_equal(rows[t, g_idx * 11 : (g_idx + 1) * 11],
+                                          global_motion(grays[max(t - gap, 0)], grays[t]))

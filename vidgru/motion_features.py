@@ -164,19 +164,27 @@ def _gray(crop: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
 
 
-def global_motion(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+def corners(gray: np.ndarray) -> np.ndarray | None:
+    """The corners :func:`global_motion` tracks from a grey frame: (K, 1, 2) float32, or None if there are none."""
+    import cv2
+
+    return cv2.goodFeaturesToTrack(gray, FLOW_CORNERS, 0.01, max(gray.shape) / 32, blockSize=7)
+
+
+def global_motion(prev: np.ndarray, cur: np.ndarray, prev_corners: np.ndarray | None = None) -> np.ndarray:
     """Global-motion descriptors (len(FLOW_NAMES),) float32 of two grey (H, W) uint8 frames.
 
     Shifts are the displacement of content about the frame centre (positive x: content moved right), zoom is
     the log of the fitted scale (positive: content grew), rotation is in radians; all three are 0 with
-    ``fit_share`` 0 when fewer than 8 corners can be tracked (a blank or washed-out frame).
+    ``fit_share`` 0 when fewer than 8 corners can be tracked (a blank or washed-out frame). ``prev_corners``:
+    ``corners(prev)`` when already known (a frame is the earlier one of several pairs).
     """
     import cv2
 
     h, w = prev.shape
     side = float(max(h, w))
     out = np.zeros(len(FLOW_NAMES), np.float32)
-    pts = cv2.goodFeaturesToTrack(prev, FLOW_CORNERS, 0.01, side / 32, blockSize=7)
+    pts = corners(prev) if prev_corners is None else prev_corners
     if pts is None or len(pts) < _FLOW_MIN_POINTS:
         return out
     lk = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
@@ -220,7 +228,7 @@ class GlobalMotionStream:
 
     def __init__(self, gaps: tuple[int, ...]) -> None:
         self.gaps = tuple(gaps)
-        self._grays: deque = deque(maxlen=max(self.gaps))
+        self._grays: deque = deque(maxlen=max(self.gaps))  # (grey frame, its corners), oldest first
 
     @property
     def dim(self) -> int:
@@ -229,14 +237,16 @@ class GlobalMotionStream:
     def update(self, crops: np.ndarray) -> np.ndarray:
         """crops: (N, H, W, 3) uint8 RGB -> (N, len(gaps) * len(FLOW_NAMES)) float32, gap-major."""
         offset = len(self._grays)
-        grays = [*self._grays, *(_gray(c) for c in crops)]
+        new = [_gray(c) for c in crops]
+        frames = [*self._grays, *((g, corners(g)) for g in new)]  # each frame's corners found once
         out = np.zeros((len(crops), self.dim), np.float32)
         k = len(FLOW_NAMES)
         for g_idx, gap in enumerate(self.gaps):
             for i in range(len(crops)):
-                out[i, g_idx * k : (g_idx + 1) * k] = global_motion(grays[max(offset + i - gap, 0)], grays[offset + i])
-        for g in grays[-self._grays.maxlen :]:
-            self._grays.append(g)
+                prev, prev_corners = frames[max(offset + i - gap, 0)]
+                out[i, g_idx * k : (g_idx + 1) * k] = global_motion(prev, frames[offset + i][0], prev_corners)
+        for f in frames[-self._grays.maxlen :]:
+            self._grays.append(f)
         return out
 
 
