@@ -104,3 +104,17 @@ def test_gru_learns_temporal_order_and_mean_head_cannot(forward_backward):
     res = CliRunner().invoke(cli, ["classify", str(clip), "--model", str(gaps_model), "--json", "-", "-q"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout.splitlines()[0])["windows"]
+    # Global motion is on by default and recorded; without it, another embedding (and an older-style
+    # checkpoint, which `vidgru classify` still reads).
+    assert load_checkpoint(gru_model).backbone["motion"]["flow"] == 1
+    plain_model = root / "no_flow.pt"
+    res = CliRunner().invoke(cli, ["train", str(train), "--out", str(plain_model), "--no-motion-flow",
+                                   "--epochs", "1", "--cache-dir", str(root / "cache"), "--device", "cpu", "-q"])
+    assert res.exit_code == 0, res.output + str(res.exception)
+    assert json.loads((root / "no_flow.metrics.json").read_text())["embedding_cache"]["misses"] == 60
+    plain = load_checkpoint(plain_model)
+    assert "flow" not in plain.backbone["motion"]
+    assert plain.backbone["embed_dim"] == load_checkpoint(gru_model).backbone["embed_dim"] - 3 * 11
+    res = CliRunner().invoke(cli, ["classify", str(clip), "--model", str(plain_model), "--json", "-", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.splitlines()[0])["windows"]
