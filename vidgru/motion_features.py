@@ -49,6 +49,7 @@ FLOW_GAIN = 100.0  # shifts and residual in fractions of the crop side, zoom as 
 FLOW_CORNERS = 200
 FLOW_VERSION = 1  # stored in checkpoints and cache keys: bump when the global-motion descriptors change
 _FLOW_MIN_POINTS = 8
+_FIT, _TRACKED, _RESIDUAL = (FLOW_NAMES.index(n) for n in ("fit_share", "tracked_share", "residual"))
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def global_motion(prev: np.ndarray, cur: np.ndarray, prev_corners: np.ndarray | 
     nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, **lk)
     back, st_back, _ = cv2.calcOpticalFlowPyrLK(cur, prev, nxt, None, **lk)
     ok = (st[:, 0] == 1) & (st_back[:, 0] == 1) & (np.linalg.norm((back - pts)[:, 0], axis=1) < 1.0)
-    out[9] = ok.sum() / FLOW_CORNERS
+    out[_TRACKED] = ok.sum() / FLOW_CORNERS
     if ok.sum() < _FLOW_MIN_POINTS:
         return _compressed(out)
     centre = np.array([(w - 1) / 2, (h - 1) / 2], np.float32)
@@ -205,9 +206,9 @@ def global_motion(prev: np.ndarray, cur: np.ndarray, prev_corners: np.ndarray | 
     for i, v in enumerate(signed):
         out[2 * i] = max(v, 0.0)
         out[2 * i + 1] = max(-v, 0.0)
-    out[8] = inliers[:, 0].mean()
+    out[_FIT] = inliers[:, 0].mean()
     residual = np.linalg.norm(p0 @ a[:, :2].T + a[:, 2] - p1, axis=1)
-    out[10] = np.median(residual) / side
+    out[_RESIDUAL] = np.median(residual) / side
     return _compressed(out)
 
 
@@ -228,7 +229,7 @@ class GlobalMotionStream:
 
     def __init__(self, gaps: tuple[int, ...]) -> None:
         self.gaps = tuple(gaps)
-        self._grays: deque = deque(maxlen=max(self.gaps))  # (grey frame, its corners), oldest first
+        self._frames: deque = deque(maxlen=max(self.gaps))  # (grey frame, its corners), oldest first
 
     @property
     def dim(self) -> int:
@@ -236,17 +237,17 @@ class GlobalMotionStream:
 
     def update(self, crops: np.ndarray) -> np.ndarray:
         """crops: (N, H, W, 3) uint8 RGB -> (N, len(gaps) * len(FLOW_NAMES)) float32, gap-major."""
-        offset = len(self._grays)
+        offset = len(self._frames)
         new = [_gray(c) for c in crops]
-        frames = [*self._grays, *((g, corners(g)) for g in new)]  # each frame's corners found once
+        frames = [*self._frames, *((g, corners(g)) for g in new)]  # each frame's corners found once
         out = np.zeros((len(crops), self.dim), np.float32)
         k = len(FLOW_NAMES)
         for g_idx, gap in enumerate(self.gaps):
             for i in range(len(crops)):
                 prev, prev_corners = frames[max(offset + i - gap, 0)]
                 out[i, g_idx * k : (g_idx + 1) * k] = global_motion(prev, frames[offset + i][0], prev_corners)
-        for f in frames[-self._grays.maxlen :]:
-            self._grays.append(f)
+        for f in frames[-self._frames.maxlen :]:
+            self._frames.append(f)
         return out
 
 
