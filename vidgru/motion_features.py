@@ -50,6 +50,7 @@ FLOW_CORNERS = 200
 FLOW_VERSION = 1  # stored in checkpoints and cache keys: bump when the global-motion descriptors change
 _FLOW_MIN_POINTS = 8
 _FIT, _TRACKED, _RESIDUAL = (FLOW_NAMES.index(n) for n in ("fit_share", "tracked_share", "residual"))
+_MAGNITUDES = [i for i, name in enumerate(FLOW_NAMES) if not name.endswith("_share")]  # log1p-compressed
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,7 @@ def global_motion(prev: np.ndarray, cur: np.ndarray, prev_corners: np.ndarray | 
 
 def _compressed(raw: np.ndarray) -> np.ndarray:
     out = raw.copy()
-    motion = [i for i, name in enumerate(FLOW_NAMES) if not name.endswith("_share")]
-    out[motion] = np.log1p(FLOW_GAIN * raw[motion])
+    out[_MAGNITUDES] = np.log1p(FLOW_GAIN * raw[_MAGNITUDES])
     return out
 
 
@@ -254,10 +254,10 @@ class GlobalMotionStream:
 class MotionStream:
     """Motion descriptors for consecutive frames of ONE sequence, fed batch by batch in order.
 
-    Keeps the last ``max(gaps)`` normalised feature maps (and grey crops, with ``spec.flow``) between calls;
-    make a new stream (or ``reset()``) for each video. Before frame t has a predecessor at gap k, the oldest
-    available frame stands in (for the very first frame: itself, i.e. "no motion").
-    """
+    Keeps the last ``max(gaps)`` normalised feature maps (and, with ``spec.flow``, a :class:`GlobalMotionStream`
+    for the crops) between calls; make a new stream (or ``reset()``) for each video. Before frame t has a
+    predecessor at gap k, the oldest available frame stands in (for the very first frame: itself, i.e. "no
+    motion")."""
 
     def __init__(self, spec: MotionSpec) -> None:
         self.spec = spec
