@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vidgru.errors import ConfigError, DatasetError, VidgruError
-from vidgru.mot import MotSequence, find_mot_sequences, read_mot_txt
+from vidgru.mot import MotSequence, find_mot_sequences, gt_format, read_mot_txt
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
@@ -366,17 +366,6 @@ def _ground_truth_entries(
     return entries
 
 
-def _detect_benchmark(gt_rows: np.ndarray) -> str:
-    """MOT16/17/20 gt.txt ends with class (integer 1-13) and visibility (0-1); MOT15's ends with world
-    coordinates (or -1)."""
-    if gt_rows.shape[1] >= 9 and len(gt_rows):
-        classes, visibility = gt_rows[:, 7], gt_rows[:, 8]
-        if (np.all(classes == np.round(classes)) and classes.min() >= 1 and classes.max() <= 13
-                and visibility.min() >= 0 and visibility.max() <= 1):
-            return "MOT17"
-    return "MOT15"
-
-
 def _check_frames_and_ids(rows: np.ndarray, path: Path) -> None:
     frames = rows[:, 0]
     if len(frames) and (frames.min() < 1 or np.any(frames != np.round(frames))):
@@ -400,7 +389,7 @@ def _prepare_ground_truth(rows: np.ndarray, benchmark: str, path: Path) -> tuple
     only the flag counts. Flags are truncated to integers as TrackEval does.
     """
     _check_frames_and_ids(rows, path)
-    bench = _detect_benchmark(rows) if benchmark == "auto" else benchmark
+    bench = gt_format(rows) if benchmark == "auto" else benchmark
     if bench == "MOT17":
         if rows.shape[1] < 8:
             raise DatasetError(f"{path}: MOT17 ground truth needs a class column (8), found {rows.shape[1]} columns")

@@ -130,6 +130,17 @@ def find_mot_sequences(root: str | Path, *, fps: float | None = None) -> list[Mo
     return [open_mot_sequence(p, fps=fps) for p in folders]
 
 
+def gt_format(rows: np.ndarray) -> str:
+    """How a gt.txt's rows (N, >=7) are laid out: ``"MOT17"`` when columns 8 and 9 look like class (whole numbers
+    1-13) and visibility (0-1), as in MOT16/17/20 and DanceTrack; else ``"MOT15"`` (world coordinates or -1)."""
+    if rows.ndim == 2 and rows.shape[1] >= 9 and len(rows):
+        classes, visibility = rows[:, 7], rows[:, 8]
+        if (np.all(classes == np.round(classes)) and classes.min() >= 1 and classes.max() <= 13
+                and visibility.min() >= 0 and visibility.max() <= 1):
+            return "MOT17"
+    return "MOT15"
+
+
 def read_mot_txt(path: str | Path, *, min_columns: int = 6) -> np.ndarray:
     """All rows of a MOTChallenge text file (det.txt, gt.txt or a tracker's output) as (N, C) float64.
 
