@@ -171,6 +171,28 @@ def test_train_motion_then_track_with_it(mot15, tmp_path):
     assert res.exit_code == 2 and "Nope" in res.output
 
 
+def test_train_motion_from_ground_truth_alone_and_several_data_sets(shared_data, tmp_path):
+    """DanceTrack training sequences have no detections: their observations are simulated. Several data sets
+    at once, a first-half cut and per-data-set weights; validation is reported per data set."""
+    dance = shared_data / "dancetrack" / "train"
+    first_two = sorted(p.name for p in dance.iterdir() if p.is_dir())[:2]
+    out = tmp_path / "motion.pt"
+    res = run("train-motion", dance / first_two[0], dance / first_two[1], shared_data / "mot17" / "train" / "MOT17-05",
+              "--first-half", "MOT17-*", "--val", first_two[1], "--dataset-weights", "mot17-train=2",
+              "--steps", 20, "--batch-size", 8, "--window", 12, "--out", out, "-q")
+    assert res.exit_code == 0, res.output
+    assert "data set dancetrack-train: 1 training sequences (simulated detections), weight 1" in res.output
+    assert "data set mot17-train: 1 training sequences (real detections), weight 2" in res.output
+    metrics = json.loads(out.with_suffix(".metrics.json").read_text())
+    assert metrics["train_sequences"] == [first_two[0], "MOT17-05"]
+    assert metrics["val_sequences"] == [first_two[1]]
+    assert 0 < metrics["gru_predicted_iou"] <= 1
+    res = run("train-motion", dance / first_two[0], "--dataset-weights", "nowhere=1", "--out", out)
+    assert res.exit_code == 2 and "no data set named nowhere" in res.output
+    res = run("train-motion", dance / first_two[0], "--dataset-weights", "dancetrack-train=-1", "--out", out)
+    assert res.exit_code == 2 and "dataset_weights" in res.output
+
+
 def test_shipped_track_config_equals_the_defaults_and_bad_values_are_named(repo_root, tmp_path):
     from vidgru.config import TrackConfig, build_config
     from vidgru.errors import ConfigError

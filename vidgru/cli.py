@@ -25,7 +25,7 @@ from vidgru.config import (
     TrainConfig,
     build_config,
 )
-from vidgru.errors import VidgruError
+from vidgru.errors import ConfigError, VidgruError
 
 EXIT_SOME_FAILED = 1
 EXIT_ERROR = 2
@@ -466,7 +466,10 @@ TRACK_HELPS = {
                        "tracker uses low-score boxes to keep tracks alive).",
     "min_box_size": "Drop boxes smaller than this many pixels (shorter side).",
     "detect_every": "Run the detector on every Nth frame; the tracker predicts the frames between.",
-    "motion": "Track state model: gru (learned; predicts and smooths boxes) or kalman (constant velocity).",
+    "motion": "Track state model: gru (a Kalman filter whose corrections and error scale a GRU learned) or "
+              "kalman (constant velocity).",
+    "motion_weight": "Share of the state model's likelihood (the detection's fit to the predicted box, in units "
+                     "of the model's own error scale) in the association similarity; 0 = IoU alone.",
     "motion_model": "A GRU state model from `vidgru train-motion` (default: the one shipped with vidgru).",
     "appearance": "Match by appearance too (backbone embeddings of the boxes; needs frames, costs time).",
     "high_threshold": "Detections at or above this score are matched first and may start tracks "
@@ -686,8 +689,14 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
 
 MOTION_TRAIN_HELPS = {
     "out": "Where to write the GRU state model (a JSON of metrics goes next to it).",
-    "val": "Sequences held out for validation, comma-separated (GRU vs Kalman is reported on them).",
-    "exclude": "Sequences not used at all, comma-separated (e.g. a test sequence).",
+    "val": "Sequences held out for validation: names or glob patterns, comma-separated (GRU vs Kalman is "
+           "reported on them, per data set).",
+    "exclude": "Sequences not used at all: names or glob patterns, comma-separated (e.g. a test sequence).",
+    "first_half": "Sequences of which only the first half is used: names or glob patterns, comma-separated "
+                  "(e.g. 'MOT17-*' when evaluating on the MOT17 val-half protocol).",
+    "dataset_weights": "Share of training windows per data set, NAME=W,... (data sets are the DATA folders, "
+                       "named as printed at the start). Unnamed data sets weigh 1: by default each gets an "
+                       "equal share, however many trajectories it has.",
     "steps": "Optimisation steps.",
     "batch_size": "Trajectory windows per step.",
     "window": "Frames per training window.",
@@ -703,41 +712,44 @@ MOTION_TRAIN_HELPS = {
 @config_options(MotionTrainSettings, MOTION_TRAIN_HELPS)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train_motion(data, config_file, quiet, **kwargs) -> None:
-    """Train the GRU track-state model on MOTChallenge ground truth.
+    """Train the GRU track-state model on MOTChallenge-format ground truth.
 
-    DATA are MOTChallenge split folders (e.g. MOT15/train) or sequence folders, each with gt/gt.txt,
-    det/det.txt and seqinfo.ini. Ground-truth trajectories are paired with the sequence's real detections and
-    corrupted like a detector would (jitter, missed runs, lower frame rates); the model learns to predict the
-    next box and smooth the current one.
+    DATA are split folders (e.g. DanceTrack/train, MOT17/train) or sequence folders with gt/gt.txt and
+    seqinfo.ini; each DATA folder is one data set. Where a sequence has det/det.txt, its ground-truth
+    trajectories are paired with those real detections; where it has none, detections are simulated from the
+    truth (box-size-relative noise with a heavy tail, missed detections, occlusion runs). Windows are also
+    drawn at lower frame rates. The model is a Kalman filter whose corrections a GRU learns; it learns to
+    predict the next box and to smooth the current one.
 
     \b
-    Example:
+    Examples:
+      vidgru train-motion DanceTrack/train MOT17/train MOT15/train --first-half 'MOT17-*' --out motion.pt
       vidgru train-motion MOT15/train --val TUD-Campus --out motion.pt
       vidgru track video.mp4 --motion-model motion.pt
     """
+    from collections import Counter
+
     from tqdm import tqdm
 
-    from vidgru.errors import DatasetError
-    from vidgru.mot import find_mot_sequences
     from vidgru.track.gru_motion import GruMotionConfig, save_motion_checkpoint
-    from vidgru.train.motion import MotionTrainConfig, load_trajectories, train_motion_model
+    from vidgru.train.motion import MotionTrainConfig, load_training_sequences, train_motion_model
 
     cfg = build_config(MotionTrainSettings, config_file, **_overrides(MotionTrainSettings, kwargs))
-    names = lambda s: {x.strip() for x in (s or "").split(",") if x.strip()}  # noqa: E731
-    val_names, excluded = names(cfg.val), names(cfg.exclude)
-    sequences = [s for root in data for s in find_mot_sequences(root)]
-    sequences = [s for s in sequences if s.gt_path and s.det_path and s.name not in excluded]
-    if not sequences:
-        raise DatasetError(f"no MOTChallenge sequences with gt/gt.txt and det/det.txt under {', '.join(data)}")
-    unknown = val_names - {s.name for s in sequences}
+    names = lambda s: [x.strip() for x in (s or "").split(",") if x.strip()]  # noqa: E731
+    train_sets, val_sets = load_training_sequences(data, val=names(cfg.val), exclude=names(cfg.exclude),
+                                                   first_half=names(cfg.first_half))
+    weights = cfg.weights_by_dataset()
+    counts = Counter(s.dataset for s in train_sets)
+    unknown = set(weights) - set(counts)
     if unknown:
-        raise DatasetError(f"--val: no such sequence: {', '.join(sorted(unknown))}")
-    train_sets = [load_trajectories(s.path) for s in sequences if s.name not in val_names]
-    val_sets = [load_trajectories(s.path) for s in sequences if s.name in val_names]
-    if not train_sets:
-        raise DatasetError("every sequence is held out; nothing left to train on")
-    click.echo(f"training on {', '.join(s.name for s in train_sets)}"
-               + (f"; validating on {', '.join(s.name for s in val_sets)}" if val_sets else ""), err=True)
+        raise ConfigError(f"dataset_weights: no data set named {', '.join(sorted(unknown))} "
+                          f"(data sets: {', '.join(sorted(counts))})")
+    for name, n in sorted(counts.items()):
+        sims = sum(not s.has_detections for s in train_sets if s.dataset == name)
+        click.echo(f"data set {name}: {n} training sequences ({'simulated' if sims == n else 'real'} detections"
+                   f"{f', {sims} simulated' if 0 < sims < n else ''}), weight {weights.get(name, 1.0):g}", err=True)
+    if val_sets:
+        click.echo(f"validating on {', '.join(s.name for s in val_sets)}", err=True)
     bar = tqdm(total=cfg.steps, desc="train-motion", unit="step", disable=quiet)
 
     def progress(step: int, loss: float) -> None:
@@ -748,17 +760,19 @@ def train_motion(data, config_file, quiet, **kwargs) -> None:
     ckpt, metrics = train_motion_model(
         train_sets, val_sets, model=GruMotionConfig(hidden_size=cfg.hidden_size),
         config=MotionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, window=cfg.window, lr=cfg.lr,
-                                 seed=cfg.seed), progress=progress)
+                                 dataset_weights=tuple(weights.items()), seed=cfg.seed), progress=progress)
     bar.close()
     save_motion_checkpoint(cfg.out, ckpt)
     metrics_path = Path(cfg.out).with_suffix(".metrics.json")
     metrics_path.write_text(json.dumps(metrics, indent=1))
     click.echo(f"wrote {cfg.out} and {metrics_path}", err=True)
     if val_sets:
-        click.echo(f"validation, mean IoU with the true box (GRU vs Kalman): next-frame prediction "
-                   f"{metrics['gru_predicted_iou']:.3f} vs {metrics['kalman_predicted_iou']:.3f}, after a miss "
-                   f"{metrics['gru_predicted_iou_missed']:.3f} vs {metrics['kalman_predicted_iou_missed']:.3f}, "
-                   f"smoothed {metrics['gru_smoothed_iou']:.3f} vs {metrics['kalman_smoothed_iou']:.3f}")
+        groups = [("all", metrics)] + list(metrics.get("datasets", {}).items())
+        for name, m in groups:
+            click.echo(f"validation ({name}), mean IoU with the true box, GRU vs Kalman: next-frame prediction "
+                       f"{m['gru_predicted_iou']:.3f} vs {m['kalman_predicted_iou']:.3f}, after a miss "
+                       f"{m['gru_predicted_iou_missed']:.3f} vs {m['kalman_predicted_iou_missed']:.3f}, "
+                       f"smoothed {m['gru_smoothed_iou']:.3f} vs {m['kalman_smoothed_iou']:.3f}")
 
 
 @cli.command("eval-track")

@@ -232,6 +232,7 @@ class TrackConfig:
     high_threshold: float | None = None
     low_threshold: float = 0.1
     new_track_threshold: float | None = None
+    motion_weight: float = 0.3
     min_hits: int = 3
     max_lost_s: float = 1.5
     fps: float | None = None
@@ -248,7 +249,7 @@ class TrackConfig:
         _check_positive(self, "detect_every", "min_hits", "max_lost_s", "fps", "max_frames", allow_none=True)
         _check_choice(self, "motion", MOTION_MODELS)
         _check_choice(self, "runtime", RUNTIMES)
-        for name in ("score_threshold", "high_threshold", "low_threshold", "new_track_threshold"):
+        for name in ("score_threshold", "high_threshold", "low_threshold", "new_track_threshold", "motion_weight"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name}: must be between 0 and 1, got {value}")
@@ -267,8 +268,10 @@ class MotionTrainSettings:
     """Settings of ``vidgru train-motion`` (the GRU state model)."""
 
     out: str = "motion.pt"
-    val: str | None = None  # comma-separated sequence names held out for validation
-    exclude: str | None = None  # comma-separated sequence names not used at all
+    val: str | None = None  # comma-separated sequence names (or glob patterns) held out for validation
+    exclude: str | None = None  # comma-separated sequence names (or glob patterns) not used at all
+    first_half: str | None = None  # comma-separated sequence names (or glob patterns) cut to their first half
+    dataset_weights: str | None = None  # "NAME=W,..." share of training windows per data set (default: equal)
     steps: int = 2000
     batch_size: int = 128
     window: int = 48
@@ -278,6 +281,23 @@ class MotionTrainSettings:
 
     def __post_init__(self) -> None:
         _check_positive(self, "steps", "batch_size", "window", "lr", "hidden_size", allow_none=False)
+        self.weights_by_dataset()  # ConfigError now, not after loading the data
+
+    def weights_by_dataset(self) -> dict[str, float]:
+        """``dataset_weights`` parsed: data set name -> weight (>= 0)."""
+        out: dict[str, float] = {}
+        for item in (self.dataset_weights or "").split(","):
+            if not item.strip():
+                continue
+            name, sep, value = item.partition("=")
+            try:
+                weight = float(value)
+            except ValueError:
+                weight = float("nan")
+            if not sep or not name.strip() or not weight >= 0 or weight == float("inf"):
+                raise ConfigError(f"dataset_weights: expected NAME=WEIGHT with a weight >= 0, got {item.strip()!r}")
+            out[name.strip()] = weight
+        return out
 
 
 BATCH_TASKS = ("classify", "track")

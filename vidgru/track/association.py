@@ -27,6 +27,25 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, 1e-9)
 
 
+def box_likelihood(predicted: np.ndarray, spread: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """How well each box in ``boxes`` (M, 4) xyxy fits each predicted box (N, 4) xyxy given the prediction's
+    error scale ``spread`` (N, 4): Laplace scales of the centre shift (in box widths / heights) and of the log
+    size ratios. Returns (N, M) in (0, 1]: exp(-mean |error| / scale), 1 for a perfect fit.
+    """
+    if len(predicted) == 0 or len(boxes) == 0:
+        return np.zeros((len(predicted), len(boxes)), dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64)
+    b = np.asarray(boxes, dtype=np.float64)
+    pw, ph = (p[:, 2] - p[:, 0])[:, None], (p[:, 3] - p[:, 1])[:, None]
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    inv = 1.0 / np.maximum(spread, 1e-3)
+    err = np.abs((b[:, 0] + b[:, 2] - p[:, 0:1] - p[:, 2:3]) * 0.5 / pw) * inv[:, 0:1]
+    err += np.abs((b[:, 1] + b[:, 3] - p[:, 1:2] - p[:, 3:4]) * 0.5 / ph) * inv[:, 1:2]
+    err += np.abs(np.log(np.maximum(bw, 1e-6) / np.maximum(pw, 1e-6))) * inv[:, 2:3]
+    err += np.abs(np.log(np.maximum(bh, 1e-6) / np.maximum(ph, 1e-6))) * inv[:, 3:4]
+    return np.exp(-0.25 * err)
+
+
 def assign(similarity: np.ndarray, min_similarity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximum-total-similarity one-to-one assignment of rows to columns (Hungarian, via scipy).
 

@@ -1,15 +1,22 @@
-"""The GRU state model: a learned filter that predicts and smooths every track's box.
+"""The GRU state model: a Kalman filter whose corrections are learned by a GRU, for every track at once.
 
-For each live track, one GRU step per frame reads the *innovation* — where the matched detection is relative to
-the box predicted for this frame, in units of that box's width and height, plus log size ratios — together with
-whether there was a detection at all, its score and the time since the previous frame. From its hidden state it
-outputs a correction to the prediction (the smoothed box for this frame, used in outputs) and a velocity (the
-predicted box for the next frame, used by association). Everything is relative to the box itself, so the same
-model serves any image size; the time step input lets it serve other frame rates.
+Each track keeps a constant-velocity Kalman filter (:mod:`vidgru.track.kalman`) as its prior, and a GRU hidden
+state. Every frame, after the filter's own update with the matched detection (or none), one GRU step reads
 
-Training (``vidgru.train.motion``) uses :class:`GruMotionNet` in PyTorch. Tracking uses :class:`GruBank`, which
-runs the same equations in numpy for all live tracks at once: one batched step per frame, no per-track model
-calls, and no PyTorch dispatch overhead on tiny matrices.
+- the innovation: where the detection is relative to the box the filter predicted, in units of that box
+  (centre shift / size, log size ratios), zero when there was no detection;
+- whether there was a detection, its score, the time step, and the time since the track was last observed;
+- the filter's velocity, in box sizes per frame;
+
+and outputs a residual for the filter's position and one for its velocity (in box sizes), written back into
+the filter state, plus the log scale of its next-frame prediction error (how sure it is). The residuals are
+what the filter cannot model: turns, decelerations, the velocity right after an occlusion, a detector's
+systematic offsets. The output layer starts at zero, so an untrained model *is* the Kalman filter, and training
+moves it away only where that helps on the training data. Everything is relative to the box, so one model
+serves every image size; the time-step input lets it serve other frame rates.
+
+Training (``vidgru.train.motion``) unrolls :func:`filter_step` in PyTorch; tracking runs the same equations in
+numpy for all live tracks in one batched step per frame (:class:`GruBank`).
 """
 
 from __future__ import annotations
@@ -22,12 +29,15 @@ import numpy as np
 
 from vidgru.errors import CheckpointError
 from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
+from vidgru.track.kalman import STD_POSITION, STD_VELOCITY, kf_init, kf_predict, kf_update
 
 FORMAT = "vidgru.motion-model"
-VERSION = 1
-INPUT_DIM = 7  # innovation (4), observed flag, detection score, time step
-MAX_LOG_SCALE = 0.5
-MAX_INNOVATION = 3.0
+VERSION = 2  # 1: a free-running GRU filter (no Kalman prior); not readable any more
+INPUT_DIM = 12  # innovation (4), observed flag, score, time step, time unseen, filter velocity (4)
+OUTPUT_DIM = 12  # position residual (4), velocity residual (4), log error scale of the next prediction (4)
+MAX_INNOVATION = 3.0  # inputs are clipped to this many box sizes
+MAX_RESIDUAL = 0.5  # corrections are bounded to this many box sizes per frame
+MAX_GAP_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class GruMotionConfig:
     hidden_size: int = 64
     head_size: int = 64
     dt_scale: float = 10.0  # the time-step input is dt_s * dt_scale (so 1.0 at 10 frames/s)
+    std_position: float = STD_POSITION  # the Kalman prior's noise (fractions of the box height per frame)
+    std_velocity: float = STD_VELOCITY
 
 
 def _import_torch():
@@ -49,59 +61,63 @@ def build_net(config: GruMotionConfig):
     torch, nn = _import_torch()
 
     class GruMotionNet(nn.Module):
-        """One step: ``x`` (N, 7), ``h`` (N, H) -> (gain (N, 4), bias (N, 4), velocity (N, 4), h' (N, H))."""
+        """One step: ``x`` (N, 12), ``h`` (N, H) -> (residuals (N, 8), log error scale (N, 4), h' (N, H))."""
 
         def __init__(self, cfg: GruMotionConfig) -> None:
             super().__init__()
             self.cell = nn.GRUCell(INPUT_DIM, cfg.hidden_size)
             self.head = nn.Sequential(nn.Linear(cfg.hidden_size, cfg.head_size), nn.ReLU(),
-                                      nn.Linear(cfg.head_size, 12))
-            with torch.no_grad():  # start as "trust the detection, stand still"
-                self.head[2].weight.mul_(0.1)
+                                      nn.Linear(cfg.head_size, OUTPUT_DIM))
+            with torch.no_grad():  # start as the plain Kalman filter: no residuals
+                self.head[2].weight[:8].zero_()
                 self.head[2].bias.zero_()
-                self.head[2].bias[:4] = 2.0
+                self.head[2].bias[8:] = -3.0
 
         def forward(self, x, h):
             h = self.cell(x, h)
             out = self.head(h)
-            return torch.sigmoid(out[:, :4]), out[:, 4:8], out[:, 8:12], h
+            return out[:, :8], out[:, 8:], h
 
     return GruMotionNet(config)
 
 
-def innovation_inputs(pred_cxcywh, obs_cxcywh, observed, scores, dt_s, dt_scale, xp=np):
-    """The GRU's input (N, 7) from predicted and observed boxes (N, 4) cxcywh; works on numpy or torch (``xp``)."""
-    w = pred_cxcywh[:, 2:3]
-    h = pred_cxcywh[:, 3:4]
-    d = xp.concatenate([
-        (obs_cxcywh[:, 0:1] - pred_cxcywh[:, 0:1]) / w,
-        (obs_cxcywh[:, 1:2] - pred_cxcywh[:, 1:2]) / h,
-        xp.log(obs_cxcywh[:, 2:3] / w),
-        xp.log(obs_cxcywh[:, 3:4] / h),
-    ], 1)
-    d = xp.clip(d, -MAX_INNOVATION, MAX_INNOVATION) * observed[:, None]
-    return xp.concatenate([d, observed[:, None], scores[:, None] * observed[:, None], dt_s[:, None] * dt_scale], 1)
+def step_inputs(pred, z, observed, scores, dt_s, gap_s, vel, dt_scale: float, xp=np):
+    """The GRU's input (N, 12) from the filter's predicted box ``pred`` and the detection ``z`` (N, 4) cxcywh,
+    ``observed``, ``scores``, ``dt_s``, ``gap_s`` (N,: seconds since the last observation before this frame) and
+    the filter velocity ``vel`` (N, 4) per frame."""
+    size = xp.concatenate([pred[:, 2:4], pred[:, 2:4]], 1)
+    innovation = xp.concatenate([(z[:, :2] - pred[:, :2]) / pred[:, 2:4], xp.log(z[:, 2:4] / pred[:, 2:4])], 1)
+    innovation = xp.clip(innovation, -MAX_INNOVATION, MAX_INNOVATION) * observed[:, None]
+    velocity = xp.clip(vel / size, -MAX_INNOVATION, MAX_INNOVATION)
+    return xp.concatenate([innovation, observed[:, None], (scores * observed)[:, None], dt_s[:, None] * dt_scale,
+                           xp.clip(gap_s, 0.0, MAX_GAP_S)[:, None], velocity], 1)
 
 
-def apply_delta(box_cxcywh, delta, xp=np):
-    """Move boxes (N, 4) cxcywh by ``delta`` (N, 4): centre shifts in box units, log size changes."""
-    ds = xp.clip(delta[:, 2:4], -MAX_LOG_SCALE, MAX_LOG_SCALE)
-    return xp.concatenate([
-        box_cxcywh[:, 0:2] + delta[:, 0:2] * box_cxcywh[:, 2:4],
-        box_cxcywh[:, 2:4] * xp.exp(ds),
-    ], 1)
+def filter_step(net, state, z, observed, scores, dt_s, gap_s, h, cfg: GruMotionConfig, xp=np, *,
+                first: bool = False):
+    """One frame of the learned filter, after the association: Kalman update with ``z`` where observed, the
+    GRU's residuals, then the prediction for the next frame. Shared by training (torch) and :class:`GruBank`.
 
+    Args:
+        state: the filter (pos, vel, p_pp, p_pv, p_vv), predicted for this frame; pos is the predicted box.
+        z: detections (N, 4) cxcywh (any value where not observed); observed, scores, dt_s, gap_s: (N,).
+        h: GRU hidden state (N, H).
+        first: the step of a new track, whose filter was just set to ``z`` (no Kalman update).
 
-def filter_step(net, pred, obs, observed, scores, dt_s, h, dt_scale, xp=np):
-    """One step of the learned filter, shared by training (torch) and the numpy bank.
-
-    Returns (smoothed box for this frame, predicted box for the next frame, new hidden state), boxes cxcywh.
+    Returns:
+        (smoothed box for this frame (N, 4), next filter state, log error scale (N, 4), h'), boxes cxcywh.
     """
-    x = innovation_inputs(pred, obs, observed, scores, dt_s, dt_scale, xp)
-    gain, bias, velocity, h = net(x, h)
-    innovation = x[:, :4]
-    smoothed = apply_delta(pred, gain * innovation + bias, xp)
-    return smoothed, apply_delta(smoothed, velocity, xp), h
+    pred = state[0]
+    x = step_inputs(pred, z, observed, scores, dt_s, gap_s, state[1], cfg.dt_scale, xp)
+    pos, vel, p_pp, p_pv, p_vv = state if first else kf_update(*state, z, observed[:, None], cfg.std_position)
+    residual, log_scale, h = net(x, h)
+    residual = xp.clip(residual, -MAX_RESIDUAL, MAX_RESIDUAL)
+    size = xp.concatenate([pos[:, 2:4], pos[:, 2:4]], 1)
+    pos = pos + residual[:, :4] * size
+    pos = xp.concatenate([pos[:, :2], xp.maximum(pos[:, 2:4], xp.ones_like(pos[:, 2:4]))], 1)
+    vel = vel + residual[:, 4:] * size
+    nxt = kf_predict(pos, vel, p_pp, p_pv, p_vv, cfg.std_position, cfg.std_velocity, xp)
+    return pos, nxt, log_scale, h
 
 
 # ---------------------------------------------------------------------- checkpoints
@@ -135,7 +151,8 @@ def load_motion_checkpoint(path: str | Path) -> MotionCheckpoint:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
         raise CheckpointError(f"{path} is not a vidgru motion model (found {found!r}, expected {FORMAT!r})")
     if raw.get("version") != VERSION:
-        raise CheckpointError(f"{path}: motion model version {raw.get('version')}, this vidgru reads {VERSION}")
+        raise CheckpointError(f"{path}: motion model version {raw.get('version')}, this vidgru reads version "
+                              f"{VERSION}; train a new one with `vidgru train-motion`")
     try:
         config = GruMotionConfig(**raw["config"])
     except TypeError as exc:
@@ -177,7 +194,7 @@ class _NumpyNet:
 
     def __call__(self, x: np.ndarray, h: np.ndarray):
         H = self.hidden_size
-        gates = np.concatenate([x, h], axis=1) @ self.w
+        gates = np.concatenate([x.astype(np.float32), h], axis=1) @ self.w
         gates += self.b
         rz = _sigmoid(gates[:, : 2 * H])
         n = np.tanh(gates[:, 2 * H: 3 * H] + rz[:, :H] * gates[:, 3 * H:])
@@ -187,46 +204,15 @@ class _NumpyNet:
         np.maximum(hidden, 0.0, out=hidden)
         out = hidden @ self.w2
         out += self.b2
-        return _sigmoid(out[:, :4]), out[:, 4:8], out[:, 8:12], h
-
-    def step(self, pred: np.ndarray, obs: np.ndarray, observed: np.ndarray, scores: np.ndarray, dt_s: float,
-             h: np.ndarray, dt_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:func:`filter_step` written out for numpy with few temporaries (it runs every frame)."""
-        n = len(pred)
-        size = pred[:, 2:4]
-        x = np.empty((n, INPUT_DIM), dtype=np.float32)
-        d = x[:, :4]
-        np.subtract(obs[:, :2], pred[:, :2], out=d[:, :2])
-        d[:, :2] /= size
-        np.divide(obs[:, 2:4], size, out=d[:, 2:4])
-        np.log(d[:, 2:4], out=d[:, 2:4])
-        np.minimum(d, MAX_INNOVATION, out=d)  # (two ufuncs cost less than np.clip's wrapper)
-        np.maximum(d, -MAX_INNOVATION, out=d)
-        d *= observed[:, None]
-        x[:, 4] = observed
-        x[:, 5] = scores * observed
-        x[:, 6] = dt_s * dt_scale
-        gain, bias, velocity, h = self(x, h)
-        smoothed = _move(pred, (gain * d + bias).astype(np.float64))
-        nxt = _move(smoothed, velocity.astype(np.float64))
-        np.maximum(nxt[:, 2:4], 1.0, out=nxt[:, 2:4])  # as in training: never a box under a pixel
-        return smoothed, nxt, h
-
-
-def _move(box: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """:func:`apply_delta` for numpy."""
-    out = np.empty_like(box)
-    out[:, :2] = box[:, :2] + delta[:, :2] * box[:, 2:4]
-    out[:, 2:4] = box[:, 2:4] * np.exp(np.maximum(np.minimum(delta[:, 2:4], MAX_LOG_SCALE), -MAX_LOG_SCALE))
-    return out
+        return out[:, :8].astype(np.float64), out[:, 8:].astype(np.float64), h
 
 
 class GruBank:
     """GRU state model for N tracks, the tracker's ``motion`` (same interface as ``KalmanBank``).
 
     ``predict()`` returns the boxes predicted for the current frame; ``update(rows, boxes, scores, dt_s)`` runs
-    one batched GRU step for *every* track (unobserved rows get "no detection" inputs) and computes the smoothed
-    boxes (``boxes``) and next-frame predictions.
+    one batched filter step for *every* track (unobserved rows get "no detection" inputs) and computes the
+    smoothed boxes (``boxes``), the next-frame predictions and their error scale (``log_scale``).
     """
 
     name = "gru"
@@ -237,12 +223,13 @@ class GruBank:
         if not isinstance(checkpoint, MotionCheckpoint):
             checkpoint = load_motion_checkpoint(checkpoint)
         self.checkpoint = checkpoint
+        self.config = checkpoint.config
         self.net = _NumpyNet(checkpoint.state_dict)
-        self.dt_scale = checkpoint.config.dt_scale
-        H = self.net.hidden_size
-        self.h = np.zeros((0, H), dtype=np.float32)
-        self.pred = np.zeros((0, 4))  # cxcywh, for the current frame
+        self.h = np.zeros((0, self.net.hidden_size), dtype=np.float32)
+        self.state = tuple(np.zeros((0, 4)) for _ in range(5))  # the filter, predicted for the current frame
         self.smoothed = np.zeros((0, 4))
+        self.log_scale = np.zeros((0, 4))
+        self.unseen_s = np.zeros(0)
         self.dt_s = dt_s  # until the tracker reports real frame times
 
     def __len__(self) -> int:
@@ -250,24 +237,43 @@ class GruBank:
 
     @property
     def boxes(self) -> np.ndarray:
+        """(N, 4) xyxy smoothed boxes of the last update."""
         return cxcywh_to_xyxy(self.smoothed)
+
+    @property
+    def spread(self) -> np.ndarray:
+        """(N, 4) the model's own error scale for the current prediction (Laplace scales of the centre shift in
+        box units and of the log size ratios), as the association reads it."""
+        return np.exp(self.log_scale)
+
+    @property
+    def pred(self) -> np.ndarray:
+        """(N, 4) cxcywh boxes predicted for the current frame."""
+        return self.state[0]
 
     def add(self, boxes: np.ndarray, scores: np.ndarray) -> None:
         z = xyxy_to_cxcywh(boxes)
         z[:, 2:4] = np.maximum(z[:, 2:4], 1.0)
         k = len(z)
+        cfg = self.config
+        state = kf_init(z, cfg.std_position, cfg.std_velocity)
         h0 = np.zeros((k, self.net.hidden_size), dtype=np.float32)
-        smoothed, pred, h = self.net.step(z, z, np.ones(k), np.asarray(scores, np.float64), self.dt_s, h0,
-                                          self.dt_scale)
+        smoothed, state, log_scale, h = filter_step(
+            self.net, state, z, np.ones(k), np.asarray(scores, np.float64), np.full(k, self.dt_s), np.zeros(k), h0,
+            cfg, first=True)
         self.h = np.concatenate([self.h, h])
+        self.state = tuple(np.concatenate([a, b]) for a, b in zip(self.state, state))
         self.smoothed = np.concatenate([self.smoothed, smoothed])
-        self.pred = np.concatenate([self.pred, pred])
+        self.log_scale = np.concatenate([self.log_scale, log_scale])
+        self.unseen_s = np.concatenate([self.unseen_s, np.zeros(k)])
 
     def keep(self, mask: np.ndarray) -> None:
-        self.h, self.pred, self.smoothed = self.h[mask], self.pred[mask], self.smoothed[mask]
+        self.h, self.smoothed, self.log_scale = self.h[mask], self.smoothed[mask], self.log_scale[mask]
+        self.state = tuple(a[mask] for a in self.state)
+        self.unseen_s = self.unseen_s[mask]
 
     def predict(self) -> np.ndarray:
-        return cxcywh_to_xyxy(self.pred)
+        return cxcywh_to_xyxy(self.state[0])
 
     def update(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, dt_s: float | None = None) -> None:
         n = len(self.h)
@@ -275,14 +281,16 @@ class GruBank:
             self.dt_s = dt_s
         if n == 0:
             return
-        obs = self.pred.copy()
+        z = self.state[0].copy()
         observed = np.zeros(n)
         score = np.zeros(n)
         if len(rows):
-            z = xyxy_to_cxcywh(boxes)
-            z[:, 2:4] = np.maximum(z[:, 2:4], 1.0)
-            obs[rows] = z
+            zr = xyxy_to_cxcywh(boxes)
+            zr[:, 2:4] = np.maximum(zr[:, 2:4], 1.0)
+            z[rows] = zr
             observed[rows] = 1.0
             score[rows] = scores
-        self.smoothed, self.pred, self.h = self.net.step(self.pred, obs, observed, score, self.dt_s, self.h,
-                                                         self.dt_scale)
+        gap_s = self.unseen_s + self.dt_s  # time since the track was last observed, at this frame
+        self.smoothed, self.state, self.log_scale, self.h = filter_step(
+            self.net, self.state, z, observed, score, np.full(n, self.dt_s), gap_s, self.h, self.config)
+        self.unseen_s = np.where(observed > 0, 0.0, gap_s)

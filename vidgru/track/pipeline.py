@@ -51,6 +51,7 @@ def tracker_config_for(cfg: TrackConfig, detector_spec: str) -> TrackerConfig:
         high_threshold=cfg.high_threshold if cfg.high_threshold is not None else high,
         new_track_threshold=cfg.new_track_threshold if cfg.new_track_threshold is not None else new,
         low_threshold=min(cfg.low_threshold, cfg.high_threshold if cfg.high_threshold is not None else high),
+        motion_weight=cfg.motion_weight,
         min_hits=cfg.min_hits,
         max_lost_s=cfg.max_lost_s,
     )

@@ -1,8 +1,9 @@
 """Tracking by detection: the :class:`Tracker`.
 
-Per frame: the motion model predicts every live track's box; detections are split by score; high-score
-detections are matched to tracks first (IoU with the predicted boxes, fused with appearance when crops are
-embedded), then low-score ones to the tracks still unmatched (ByteTrack's second stage), then remaining tracks
+Per frame: the state model predicts every live track's box and the error scale of that prediction; detections
+are split by score; high-score detections are matched to tracks first (IoU with the predicted boxes blended with
+how well each detection fits the prediction in units of the error scale, and fused with appearance when crops
+are embedded), then low-score ones to the tracks still unmatched (ByteTrack's second stage), then remaining tracks
 are tried against their last *observed* box (OC-SORT's observation-centric recovery, which helps after an
 occlusion when the prediction has drifted), then tentative tracks. Unmatched high-score detections start new
 tentative tracks; a track is confirmed after ``min_hits`` matches, lost when it goes unmatched and removed
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidgru.track.association import assign, iou_matrix
+from vidgru.track.association import assign, box_likelihood, iou_matrix
 from vidgru.types import Detections, FrameTracks, Track
 
 TENTATIVE, CONFIRMED, LOST = 0, 1, 2
@@ -33,6 +34,7 @@ class TrackerConfig:
     low_threshold: float = 0.1  # detections between low and high: second stage only
     new_track_threshold: float = 0.8  # an unmatched detection starts a track only at or above this score
     match_iou: float = 0.2  # first stage: minimum (score-weighted) IoU with the predicted box
+    motion_weight: float = 0.3  # share of the state model's likelihood (its own error scale) in the similarity
     low_match_iou: float = 0.5  # second stage
     recovery_iou: float = 0.3  # observation-centric recovery with the last observed box
     tentative_iou: float = 0.3  # tentative tracks
@@ -49,7 +51,9 @@ class Tracker:
     new video. IDs start at 1 for each tracker instance.
 
     Args:
-        motion: a motion bank (``KalmanBank`` or ``GruBank``) holding the box state of every track.
+        motion: a state model bank (``KalmanBank`` or ``GruBank``) holding the box state of every track:
+            ``predict()`` -> (N, 4) xyxy, ``spread`` (N, 4) error scales, ``update(rows, boxes, scores, dt_s)``,
+            ``boxes`` (N, 4) smoothed xyxy, ``add(boxes, scores)``, ``keep(mask)``.
         config: association and life-cycle settings.
 
     Example::
@@ -106,6 +110,7 @@ class Tracker:
         if expired.any():  # unseen for too long (also after a gap in the stream): gone before matching
             self._keep(~expired)
         predicted = self.motion.predict()  # (T, 4)
+        spread = self.motion.spread  # (T, 4) the prediction's error scale
         boxes, scores = detections.xyxy.astype(np.float64), detections.scores
         feats = None
         if embeddings is not None and len(detections):
@@ -126,14 +131,15 @@ class Tracker:
             sim = iou * scores[high][None, :]
             if feats is not None:
                 sim = self._fuse_appearance(sim, iou, established, feats[high])
-            m, _, _ = assign(sim, cfg.match_iou)
+            m = self._assign(sim, cfg.match_iou, predicted, spread, established, boxes[high])
             self._record(m, established, high, det_track, track_matched)
 
         # 2. tracks still unmatched that were seen last frame vs low-score detections.
         if len(low):
             rows = established[~track_matched[established] & (self.state[established] == CONFIRMED)]
             if len(rows):
-                m, _, _ = assign(iou_matrix(predicted[rows], boxes[low]), cfg.low_match_iou)
+                m = self._assign(iou_matrix(predicted[rows], boxes[low]), cfg.low_match_iou, predicted, spread, rows,
+                                 boxes[low])
                 self._record(m, rows, low, det_track, track_matched)
 
         # 3. observation-centric recovery: last observed box vs the remaining high-score detections.
@@ -148,7 +154,8 @@ class Tracker:
         free_high = high[det_track[high] < 0]
         tentative = (self.state == TENTATIVE).nonzero()[0]
         if len(free_high) and len(tentative):
-            m, _, _ = assign(iou_matrix(predicted[tentative], boxes[free_high]), cfg.tentative_iou)
+            m = self._assign(iou_matrix(predicted[tentative], boxes[free_high]), cfg.tentative_iou, predicted, spread,
+                             tentative, boxes[free_high])
             self._record(m, tentative, free_high, det_track, track_matched)
 
         # 5. re-identification of lost tracks by appearance alone (objects that reappear elsewhere).
@@ -225,6 +232,19 @@ class Tracker:
         return out
 
     # ------------------------------------------------------------------ helpers
+    def _assign(self, sim: np.ndarray, threshold: float, predicted: np.ndarray, spread: np.ndarray,
+                rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Match ``rows`` to ``boxes`` on a blend of ``sim`` (IoU-based) and how likely each box is under the
+        state model's prediction and its own error scale (``motion_weight``); pairs that do not overlap stay at
+        0, and a pair must reach ``threshold`` in the blend. The likelihood is what sets a well-placed box apart
+        from an equally overlapping one the track would have to jump to. Returns matches (K, 2) of indices into
+        rows, boxes."""
+        w = self.config.motion_weight
+        if w <= 0 or sim.size == 0:
+            return assign(sim, threshold)[0]
+        like = box_likelihood(predicted[rows], spread[rows], boxes)
+        return assign(np.where(sim > 0, (1 - w) * sim + w * like, 0.0), threshold)[0]
+
     def _fuse_appearance(self, sim: np.ndarray, iou: np.ndarray, rows: np.ndarray, feats: np.ndarray) -> np.ndarray:
         cfg = self.config
         track_f = self.features[rows]

@@ -23,6 +23,7 @@ from vidgru.errors import DatasetError
 from vidgru.track.association import assign, iou_matrix
 from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from vidgru.track.gru_motion import GruMotionConfig, MotionCheckpoint, build_net, filter_step
+from vidgru.track.kalman import kf_init
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 class TrajectorySet:
     """The trajectories of one sequence. Arrays are per trajectory, over its frames first..last:
     ``truth`` (T, 4) cxcywh (NaN where the ground truth has no box), ``obs`` (T, 4) cxcywh matched detection,
-    ``observed`` (T,) bool, ``scores`` (T,) float."""
+    ``observed`` (T,) bool, ``scores`` (T,) float. ``dataset`` names the data set the sequence belongs to
+    (training windows are balanced across data sets); ``has_detections`` is false for ground truth alone, whose
+    observations are then simulated from the truth."""
 
     name: str
     fps: float
@@ -39,20 +42,40 @@ class TrajectorySet:
     obs: list[np.ndarray]
     observed: list[np.ndarray]
     scores: list[np.ndarray]
+    dataset: str = ""
+    has_detections: bool = True
 
 
-def load_trajectories(seq_dir: str | Path, *, min_match_iou: float = 0.5, min_length: int = 5) -> TrajectorySet:
-    """Ground-truth trajectories of a MOTChallenge sequence dir (seqinfo.ini, gt/gt.txt, det/det.txt), each
-    paired with the sequence's own detections."""
-    from vidgru.mot import open_mot_sequence, read_mot_txt
+FRAME_RANGES = ("all", "first-half")
 
+
+def load_trajectories(seq_dir: str | Path, *, dataset: str = "", frames: str = "all", min_match_iou: float = 0.5,
+                      min_length: int = 5) -> TrajectorySet:
+    """Ground-truth trajectories of a MOTChallenge sequence dir (seqinfo.ini, gt/gt.txt and, when there is
+    one, det/det.txt), each paired with the sequence's own detections (Hungarian match, IoU >= ``min_match_iou``).
+    Without det.txt the set is marked ``has_detections=False`` and training simulates a detector.
+
+    MOT17-style ground truth (class and visibility columns, also DanceTrack) keeps pedestrians (class 1) only;
+    rows with flag 0 are dropped. ``frames="first-half"`` keeps frames 1 .. seqLength // 2 (the training half of
+    the MOT17 "val-half" protocol).
+    """
+    from vidgru.mot import gt_format, open_mot_sequence, read_mot_txt
+
+    if frames not in FRAME_RANGES:
+        raise DatasetError(f"frames must be one of {', '.join(FRAME_RANGES)}, got {frames!r}")
     seq = open_mot_sequence(seq_dir)  # DatasetError for a missing or bad seqinfo.ini (the frame rate is needed)
-    for kind, path in (("gt/gt.txt", seq.gt_path), ("det/det.txt", seq.det_path)):
-        if path is None:
-            raise DatasetError(f"{seq.path}: missing {kind}")
+    if seq.gt_path is None:
+        raise DatasetError(f"{seq.path}: missing gt/gt.txt")
     gt = read_mot_txt(seq.gt_path, min_columns=7)
     gt = gt[gt[:, 6] != 0]  # flag 0: ignore regions
-    det = read_mot_txt(seq.det_path, min_columns=7)
+    if gt_format(gt) == "MOT17":
+        gt = gt[gt[:, 7] == 1]  # pedestrians
+    det = read_mot_txt(seq.det_path, min_columns=7) if seq.det_path is not None else np.zeros((0, 7))
+    if frames == "first-half":
+        if not seq.length:
+            raise DatasetError(f"{seq.path}: the sequence length (seqLength) is needed to cut its first half")
+        half = seq.length // 2
+        gt, det = gt[gt[:, 0] <= half], det[det[:, 0] <= half]
     fps, seq_dir = seq.fps, Path(seq.path)
 
     def to_xyxy(r):
@@ -62,7 +85,7 @@ def load_trajectories(seq_dir: str | Path, *, min_match_iou: float = 0.5, min_le
     match_box = np.full((len(gt), 4), np.nan)
     match_score = np.zeros(len(gt))
     det_by_frame = {int(f): np.flatnonzero(det[:, 0] == f) for f in np.unique(det[:, 0])}
-    for f in np.unique(gt[:, 0]):
+    for f in np.unique(gt[:, 0]) if len(det) else ():
         gi = np.flatnonzero(gt[:, 0] == f)
         di = det_by_frame.get(int(f))
         if di is None or len(di) == 0:
@@ -75,11 +98,11 @@ def load_trajectories(seq_dir: str | Path, *, min_match_iou: float = 0.5, min_le
     for tid in np.unique(gt[:, 1]):
         rows = np.flatnonzero(gt[:, 1] == tid)
         rows = rows[np.argsort(gt[rows, 0])]
-        frames = gt[rows, 0].astype(int)
-        length = frames[-1] - frames[0] + 1
+        frames_of = gt[rows, 0].astype(int)
+        length = frames_of[-1] - frames_of[0] + 1
         if length < min_length:
             continue
-        at = frames - frames[0]
+        at = frames_of - frames_of[0]
         t = np.full((length, 4), np.nan)
         t[at] = xyxy_to_cxcywh(to_xyxy(gt[rows]))
         o = np.full((length, 4), np.nan)
@@ -93,22 +116,97 @@ def load_trajectories(seq_dir: str | Path, *, min_match_iou: float = 0.5, min_le
         scores.append(s)
     if not truth:
         raise DatasetError(f"{seq_dir}: no usable ground-truth trajectories")
-    return TrajectorySet(seq_dir.name, fps, truth, obs, observed, scores)
+    return TrajectorySet(seq_dir.name, fps, truth, obs, observed, scores, dataset=dataset or seq_dir.parent.name,
+                         has_detections=seq.det_path is not None)
+
+
+SPLIT_NAMES = ("train", "val", "test", "val_half", "train_half")
+
+
+def dataset_name(root: str | Path) -> str:
+    """The data set a folder of sequences stands for: its name, or ``parent-name`` for a split folder
+    (``dancetrack/train`` -> ``dancetrack-train``); a single sequence folder is named after its parent."""
+    from vidgru.mot import is_mot_sequence
+
+    root = Path(root).resolve()
+    if is_mot_sequence(root):
+        root = root.parent
+    return f"{root.parent.name}-{root.name}" if root.name in SPLIT_NAMES else root.name
+
+
+def _matches(name: str, patterns: Sequence[str]) -> bool:
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(name, p) for p in patterns)
+
+
+def load_training_sequences(roots: Sequence[str | Path], *, val: Sequence[str] = (), exclude: Sequence[str] = (),
+                            first_half: Sequence[str] = ()) -> tuple[list[TrajectorySet], list[TrajectorySet]]:
+    """Trajectories of every sequence with ground truth under ``roots`` (split folders or sequence folders),
+    as (training sets, validation sets). Each root is one data set (:func:`dataset_name`). ``val``, ``exclude``
+    and ``first_half`` are sequence names or glob patterns: held out for validation, not used, cut to their
+    first half. Sequences with det/det.txt pair the truth with their real detections; the others are trained
+    with simulated detections.
+
+    Raises:
+        DatasetError: no sequence with ground truth, a ``val`` pattern that matches nothing, or every sequence
+            held out.
+    """
+    from vidgru.mot import find_mot_sequences
+
+    train, held = [], []
+    for root in roots:
+        name = dataset_name(root)
+        for seq in find_mot_sequences(root):
+            if seq.gt_path is None or _matches(seq.name, exclude):
+                continue
+            frames = "first-half" if _matches(seq.name, first_half) else "all"
+            ts = load_trajectories(seq.path, dataset=name, frames=frames)
+            (held if _matches(seq.name, val) else train).append(ts)
+    if not train and not held:
+        raise DatasetError(f"no MOTChallenge sequences with gt/gt.txt under {', '.join(map(str, roots))}")
+    unmatched = [p for p in val if not any(_matches(t.name, [p]) for t in held)]
+    if unmatched:
+        raise DatasetError(f"--val: no sequence matches {', '.join(unmatched)}")
+    if not train:
+        raise DatasetError("every sequence is held out; nothing left to train on")
+    return train, held
 
 
 @dataclass(frozen=True)
 class MotionTrainConfig:
     window: int = 48  # frames per training window (after frame skipping)
     batch_size: int = 128
-    steps: int = 1500
+    steps: int = 2000
     lr: float = 3e-3
     weight_decay: float = 1e-4
     max_stride: int = 3  # windows are also drawn at every 2nd/3rd frame: lower frame rates
-    jitter: float = 0.04  # extra box noise, up to this fraction of the box size (std)
+    jitter: float = 0.04  # extra box noise on real detections, up to this fraction of the box size (std)
+    sim_jitter: tuple[float, float] = (0.01, 0.08)  # simulated detections: noise std range (log-uniform)
+    sim_miss: float = 0.15  # simulated detections: per-window miss rate drawn from 0 .. this
     drop_run_rate: float = 0.04  # chance per frame that an occlusion (a run of misses) starts
     max_drop_s: float = 1.0
     synthetic_share: float = 0.3  # windows whose observations are the truth plus noise, not real detections
+    swap_share: float = 0.0  # windows with a run of observations of a neighbour (a wrong association)
+    max_swap_s: float = 0.5
+    dataset_weights: tuple[tuple[str, float], ...] = ()  # (data set, weight); unnamed data sets weigh 1
     seed: int = 0
+
+
+def _pick_weights(sets: Sequence[TrajectorySet], cfg: MotionTrainConfig) -> tuple[list, np.ndarray]:
+    """Trajectories and their sampling probabilities: by length within a data set, each data set getting its
+    weight's share of all windows (so a large data set does not drown a small one)."""
+    items = [(si, ti) for si, s in enumerate(sets) for ti in range(len(s.truth))]
+    lengths = np.array([len(sets[si].truth[ti]) for si, ti in items], dtype=np.float64)
+    datasets = [sets[si].dataset for si, _ in items]
+    named = dict(cfg.dataset_weights)
+    probs = np.zeros(len(items))
+    for name in set(datasets):
+        mine = np.array([d == name for d in datasets])
+        probs[mine] = named.get(name, 1.0) * lengths[mine] / lengths[mine].sum()
+    if probs.sum() <= 0:
+        raise DatasetError("every data set has weight 0")
+    return items, probs / probs.sum()
 
 
 def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig, rng: np.random.Generator
@@ -118,18 +216,16 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
     W = cfg.window
     out = {k: np.zeros((n, W, 4)) for k in ("truth", "obs")}
     out.update({k: np.zeros((n, W)) for k in ("observed", "scores", "valid", "dt_s")})
-    # Trajectories weighted by length, over all sequences.
-    items = [(si, ti) for si, s in enumerate(sets) for ti in range(len(s.truth))]
-    weights = np.array([len(sets[si].truth[ti]) for si, ti in items], dtype=np.float64)
-    weights /= weights.sum()
-    picks = rng.choice(len(items), size=n, p=weights)
+    items, probs = _pick_weights(sets, cfg)
+    picks = rng.choice(len(items), size=n, p=probs)
+    lo, hi = np.log(cfg.sim_jitter[0]), np.log(cfg.sim_jitter[1])
     for b, k in enumerate(picks):
         s = sets[items[k][0]]
         ti = items[k][1]
         stride = int(rng.integers(1, cfg.max_stride + 1))
         truth = s.truth[ti][::stride]
-        synthetic = rng.random() < cfg.synthetic_share
-        if synthetic:
+        synthetic = not s.has_detections or rng.random() < cfg.synthetic_share
+        if synthetic:  # a simulated detector: every true box seen, then noise and misses below
             obs = truth.copy()
             observed = ~np.isnan(truth[:, 0])
             scores = np.where(observed, rng.uniform(0.5, 1.0, len(truth)), 0.0)
@@ -147,11 +243,29 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
         m = len(truth[sl])
         t, o, ob, sc = truth[sl], obs[sl].copy(), observed[sl].copy(), scores[sl].copy()
         size = np.nan_to_num(o[:, 2:4], nan=1.0)
-        sigma = rng.uniform(0, cfg.jitter) if not synthetic else rng.uniform(0.01, cfg.jitter + 0.02)
-        o[:, :2] += rng.normal(0, sigma, (m, 2)) * size
-        o[:, 2:4] *= np.exp(rng.normal(0, sigma, (m, 2)))
-        # Occlusions: runs of missed frames (never the first).
+        if synthetic:
+            # Detector-like noise in proportion to the box: a mix of tight and loose boxes (log-uniform), with
+            # a heavy tail (a few boxes much further off), and independent misses besides the occlusion runs.
+            sigma = np.exp(rng.uniform(lo, hi))
+            noise = np.clip(rng.standard_t(4, (m, 4)) * sigma / np.sqrt(2.0), -0.5, 0.5)
+            ob &= rng.random(m) >= rng.uniform(0.0, cfg.sim_miss)
+        else:
+            sigma = rng.uniform(0, cfg.jitter)
+            noise = rng.normal(0, sigma, (m, 4))
+        o[:, :2] += noise[:, :2] * size
+        o[:, 2:4] *= np.exp(noise[:, 2:4])
         fps = s.fps / stride
+        if m > 4 and rng.random() < cfg.swap_share:
+            # A wrong association: for a short run the track is fed the box of someone next to it (about a box
+            # width to the side), and must not follow it.
+            at = int(rng.integers(2, m - 1))
+            run = int(rng.integers(1, max(2, int(cfg.max_swap_s * fps)) + 1))
+            sl_swap = slice(at, min(m, at + run))
+            side = rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.0)
+            o[sl_swap, 0] += side * size[sl_swap, 0]
+            o[sl_swap, 1] += rng.uniform(-0.15, 0.15) * size[sl_swap, 1]
+            o[sl_swap, 2:4] *= np.exp(rng.normal(0, 0.1, 2))
+        # Occlusions: runs of missed frames (never the first).
         i = 1
         while i < m:
             if rng.random() < cfg.drop_run_rate:
@@ -172,18 +286,9 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
     return out
 
 
-def _box_error(a, b):
-    """Per-box error (N,) between cxcywh boxes, in units of the true box ``b``: L1 over centre shift and log
-    size ratio."""
-    import torch
-
-    return (torch.abs((a[:, 0] - b[:, 0]) / b[:, 2]) + torch.abs((a[:, 1] - b[:, 1]) / b[:, 3])
-            + torch.abs(torch.log(a[:, 2] / b[:, 2])) + torch.abs(torch.log(a[:, 3] / b[:, 3])))
-
-
-def unroll(net, batch: dict, dt_scale: float):
-    """Run the filter over windows as the tracker would. Returns smoothed (B, W, 4) and next-frame predictions
-    (B, W, 4) as torch tensors (cxcywh)."""
+def unroll(net, batch: dict, config: GruMotionConfig):
+    """Run the filter over windows as the tracker would. Returns smoothed boxes (B, W, 4), next-frame predictions
+    (B, W, 4) and their log error scales (B, W, 4), as torch tensors (cxcywh)."""
     import torch
 
     tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in batch.items()}
@@ -191,31 +296,49 @@ def unroll(net, batch: dict, dt_scale: float):
     B, W = observed.shape
     h = torch.zeros(B, net.cell.hidden_size)
     first = torch.cat([obs[:, 0, :2], obs[:, 0, 2:].clamp_min(1.0)], 1)
-    pred = first
-    smoothed_all, pred_all = [], []
+    state = kf_init(first, config.std_position, config.std_velocity, xp=torch)
+    gap = torch.zeros(B)
+    smoothed_all, pred_all, scale_all = [], [], []
     for t in range(W):
-        o = obs[:, t] if t else first
-        o = torch.where(observed[:, t:t + 1] > 0, o, pred)
-        o = torch.cat([o[:, :2], o[:, 2:].clamp_min(1.0)], 1)
-        smoothed, pred, h = filter_step(net, pred, o, observed[:, t], scores[:, t], dt[:, t], h, dt_scale, xp=torch)
-        pred = torch.cat([pred[:, :2], pred[:, 2:].clamp_min(1.0)], 1)
+        z = torch.cat([obs[:, t, :2], obs[:, t, 2:].clamp_min(1.0)], 1)
+        z = torch.where(observed[:, t:t + 1] > 0, z, state[0])
+        smoothed, state, log_scale, h = filter_step(net, state, z, observed[:, t], scores[:, t], dt[:, t], gap, h,
+                                                    config, xp=torch, first=t == 0)
+        gap = torch.where(observed[:, t] > 0, torch.zeros_like(gap), gap) + dt[:, t]
         smoothed_all.append(smoothed)
-        pred_all.append(pred)
-    return torch.stack(smoothed_all, 1), torch.stack(pred_all, 1)
+        pred_all.append(state[0])
+        scale_all.append(log_scale)
+    return torch.stack(smoothed_all, 1), torch.stack(pred_all, 1), torch.stack(scale_all, 1)
 
 
-def window_loss(net, batch: dict, dt_scale: float):
+def _box_residuals(a, b):
+    """(N, 4) errors of cxcywh boxes ``a`` against true boxes ``b``: centre shift in units of the true box, log
+    size ratios."""
     import torch
 
-    smoothed, pred = unroll(net, batch, dt_scale)
+    return torch.stack([(a[:, 0] - b[:, 0]) / b[:, 2], (a[:, 1] - b[:, 1]) / b[:, 3],
+                        torch.log(a[:, 2] / b[:, 2]), torch.log(a[:, 3] / b[:, 3])], 1)
+
+
+def window_loss(net, batch: dict, config: GruMotionConfig, scale_weight: float = 0.1):
+    """L1 box error of the smoothed boxes and of the next-frame predictions against the truth, plus the Laplace
+    negative log-likelihood of the prediction errors under the predicted error scales (which trains the scales
+    only: the prediction is held fixed in that term)."""
+    import torch
+
+    smoothed, pred, log_scale = unroll(net, batch, config)
     truth = torch.as_tensor(batch["truth"], dtype=torch.float32)
     valid = torch.as_tensor(batch["valid"], dtype=torch.float32)
     safe = torch.where(valid[..., None] > 0, truth, torch.ones_like(truth))
-    e_smooth = _box_error(smoothed.reshape(-1, 4), safe.reshape(-1, 4)).reshape(valid.shape)
+    e_smooth = _box_residuals(smoothed.reshape(-1, 4), safe.reshape(-1, 4)).abs().sum(1).reshape(valid.shape)
     nxt_valid = valid[:, 1:]
-    e_pred = _box_error(pred[:, :-1].reshape(-1, 4), safe[:, 1:].reshape(-1, 4)).reshape(nxt_valid.shape)
-    smooth_loss = (e_smooth * valid).sum() / valid.sum().clamp_min(1)
-    return smooth_loss + (e_pred * nxt_valid).sum() / nxt_valid.sum().clamp_min(1)
+    r_pred = _box_residuals(pred[:, :-1].reshape(-1, 4), safe[:, 1:].reshape(-1, 4)).abs()
+    e_pred = r_pred.sum(1).reshape(nxt_valid.shape)
+    ls = log_scale[:, :-1].reshape(-1, 4)
+    nll = (r_pred.detach() * torch.exp(-ls) + ls).sum(1).reshape(nxt_valid.shape)
+    n_s, n_p = valid.sum().clamp_min(1), nxt_valid.sum().clamp_min(1)
+    return ((e_smooth * valid).sum() / n_s + (e_pred * nxt_valid).sum() / n_p
+            + scale_weight * (nll * nxt_valid).sum() / n_p)
 
 
 def prediction_iou(smoothed: np.ndarray, pred: np.ndarray, batch: dict) -> dict[str, float]:
@@ -290,7 +413,7 @@ def _train(train_sets, val_sets, model: GruMotionConfig, cfg: MotionTrainConfig,
     losses = []
     for step in range(cfg.steps):
         batch = sample_windows(train_sets, cfg.batch_size, cfg, rng)
-        loss = window_loss(net, batch, model.dt_scale)
+        loss = window_loss(net, batch, model)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -302,22 +425,27 @@ def _train(train_sets, val_sets, model: GruMotionConfig, cfg: MotionTrainConfig,
     metrics: dict = {"train_loss": float(np.mean(losses[-100:])), "train_seconds": time.perf_counter() - t0,
                      "train_sequences": [s.name for s in train_sets], "config": asdict(cfg)}
     if val_sets:
-        metrics.update(evaluate_motion_model(net, val_sets, model.dt_scale, cfg))
+        metrics.update(evaluate_motion_model(net, val_sets, model, cfg))
     ckpt = MotionCheckpoint(config=model, state_dict=net.state_dict(), extra={"metrics": metrics})
     return ckpt, metrics
 
 
-def evaluate_motion_model(net, sets: Sequence[TrajectorySet], dt_scale: float, cfg: MotionTrainConfig,
+def evaluate_motion_model(net, sets: Sequence[TrajectorySet], model: GruMotionConfig, cfg: MotionTrainConfig,
                           n: int = 2048) -> dict:
-    """GRU vs Kalman on the same corrupted windows from ``sets`` (seeded, so comparable between runs)."""
+    """GRU vs Kalman on the same corrupted windows from ``sets`` (seeded, so comparable between runs): over all
+    of them, and per data set under ``"datasets"``."""
     import torch
 
-    rng = np.random.default_rng(12345)
-    batch = sample_windows(sets, n, cfg, rng)
-    with torch.no_grad():
-        smoothed, pred = unroll(net, batch, dt_scale)
-    gru = prediction_iou(smoothed.double().numpy(), pred.double().numpy(), batch)
-    kal = prediction_iou(*kalman_baseline(batch), batch)
-    return {"val_sequences": [s.name for s in sets], "val_windows": n,
-            **{f"gru_{k}": v for k, v in gru.items()}, **{f"kalman_{k}": v for k, v in kal.items()}}
+    def compare(group: Sequence[TrajectorySet]) -> dict:
+        rng = np.random.default_rng(12345)
+        batch = sample_windows(group, n, cfg, rng)
+        with torch.no_grad():
+            smoothed, pred, _ = unroll(net, batch, model)
+        gru = prediction_iou(smoothed.double().numpy(), pred.double().numpy(), batch)
+        kal = prediction_iou(*kalman_baseline(batch), batch)
+        return {**{f"gru_{k}": v for k, v in gru.items()}, **{f"kalman_{k}": v for k, v in kal.items()}}
 
+    out = {"val_sequences": [s.name for s in sets], "val_windows": n, **compare(sets)}
+    names = sorted({s.dataset for s in sets})
+    out["datasets"] = {d: compare([s for s in sets if s.dataset == d]) for d in names} if len(names) > 1 else {}
+    return out
