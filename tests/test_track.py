@@ -196,7 +196,7 @@ def motion_sets(shared_data):
 
 
 def test_training_sequences_with_and_without_detections(shared_data):
-    from vidgru.train.motion import dataset_name, load_trajectories, load_training_sequences
+    from vidgru.train.motion import dataset_name, load_training_sequences, load_trajectories
 
     mot17 = shared_data / "mot17" / "train" / "MOT17-05"
     full, half = load_trajectories(mot17), load_trajectories(mot17, frames="first-half")
