@@ -239,8 +239,11 @@ def test_data_set_weights_balance_the_windows(motion_sets):
     assert probs[[i for i, (si, _) in enumerate(items) if si == 0]].sum() == pytest.approx(0.75)
 
 
-def test_numpy_bank_runs_the_same_filter_as_training(motion_sets):
-    """The tracker's numpy GruBank and the PyTorch unroll used in training give the same boxes."""
+@pytest.mark.parametrize("crowd", [False, True], ids=["alone", "with-crowding"])
+def test_numpy_bank_runs_the_same_filter_as_training(motion_sets, crowd, monkeypatch):
+    """The tracker's numpy GruBank and the PyTorch unroll used in training give the same boxes. (The unroll runs
+    in float64 here: in float32, rounding of pixel differences grows through this random network's feedback to
+    parts in 1,000 over 20 frames.)"""
     import torch
 
     from vidgru.track.boxes import cxcywh_to_xyxy
@@ -248,15 +251,20 @@ def test_numpy_bank_runs_the_same_filter_as_training(motion_sets):
     from vidgru.train.motion import MotionTrainConfig, sample_windows, unroll
 
     torch.manual_seed(0)
-    cfg = GruMotionConfig(hidden_size=16, head_size=16)
+    cfg = GruMotionConfig(hidden_size=16, head_size=16, crowd=crowd)
     net = build_net(cfg)
     for p in net.parameters():  # away from the "plain Kalman" initialisation, so the test sees real dynamics
-        p.data.normal_(0, 0.3)
+        p.data.normal_(0, 0.1)
     batch = sample_windows(motion_sets, 8, MotionTrainConfig(window=20), np.random.default_rng(1))
     batch["dt_s"][:] = 0.1
+    state_dict = {k: v.clone() for k, v in net.state_dict().items()}
     with torch.no_grad():
-        smoothed, pred, log_scale = unroll(net, batch, cfg)
-    bank = GruBank(MotionCheckpoint(cfg, net.state_dict()), dt_s=0.1)
+        smoothed, pred, log_scale = unroll(net.double(), batch, cfg, dtype=torch.float64)
+    bank = GruBank(MotionCheckpoint(cfg, state_dict), dt_s=0.1)
+    # Training reads the crowding of the true boxes; the tracker computes it from its own boxes. Here the bank is
+    # handed the training values, so that the filter itself is compared.
+    step = iter(range(20))
+    monkeypatch.setattr(GruBank, "_crowd", staticmethod(lambda boxes, *_: batch["crowd"][:, next(step)][-len(boxes):]))
     obs, observed, scores = batch["obs"], batch["observed"] > 0, batch["scores"]
     bank.add(cxcywh_to_xyxy(obs[:, 0]), scores[:, 0])
     np.testing.assert_allclose(bank.pred, pred[:, 0].numpy(), rtol=1e-4, atol=1e-3)
@@ -266,6 +274,14 @@ def test_numpy_bank_runs_the_same_filter_as_training(motion_sets):
         np.testing.assert_allclose(bank.smoothed, smoothed[:, t].numpy(), rtol=1e-4, atol=1e-3)
         np.testing.assert_allclose(bank.pred, pred[:, t].numpy(), rtol=1e-4, atol=1e-3)
         np.testing.assert_allclose(bank.log_scale, log_scale[:, t].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_crowding_is_each_tracks_largest_overlap_with_another():
+    from vidgru.track.gru_motion import GruBank
+
+    boxes = np.array([[50.0, 50, 20, 20], [60, 50, 20, 20], [500, 500, 10, 10]])  # cxcywh
+    np.testing.assert_allclose(GruBank._crowd(boxes), [200 / 600, 200 / 600, 0.0])
+    assert GruBank._crowd(np.zeros((0, 4))).shape == (0,)
 
 
 def test_untrained_state_model_is_the_kalman_filter(shared_data):

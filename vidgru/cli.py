@@ -718,8 +718,10 @@ def train_motion(data, config_file, quiet, **kwargs) -> None:
     seqinfo.ini; each DATA folder is one data set. Where a sequence has det/det.txt, its ground-truth
     trajectories are paired with those real detections; where it has none, detections are simulated from the
     truth (box-size-relative noise with a heavy tail, missed detections, occlusion runs). Windows are also
-    drawn at lower frame rates. The model is a Kalman filter whose corrections a GRU learns; it learns to
-    predict the next box and to smooth the current one.
+    drawn at lower frame rates, and where two people overlap some windows feed the track the other one's box
+    for a moment (a wrong association it must learn not to follow). The model is a Kalman filter whose
+    corrections a GRU learns; it learns to predict the next box, to smooth the current one and how far off
+    its prediction is likely to be (which the association uses).
 
     \b
     Examples:

@@ -232,7 +232,7 @@ class TrackConfig:
     high_threshold: float | None = None
     low_threshold: float = 0.1
     new_track_threshold: float | None = None
-    motion_weight: float = 0.3
+    motion_weight: float = 0.4
     min_hits: int = 3
     max_lost_s: float = 1.5
     fps: float | None = None

@@ -7,6 +7,8 @@ state. Every frame, after the filter's own update with the matched detection (or
   (centre shift / size, log size ratios), zero when there was no detection;
 - whether there was a detection, its score, the time step, and the time since the track was last observed;
 - the filter's velocity, in box sizes per frame;
+- how much the track overlaps its nearest neighbour (largest IoU with another track's box), where wrong
+  associations happen (``GruMotionConfig.crowd``);
 
 and outputs a residual for the filter's position and one for its velocity (in box sizes), written back into
 the filter state, plus the log scale of its next-frame prediction error (how sure it is). The residuals are
@@ -33,7 +35,7 @@ from vidgru.track.kalman import STD_POSITION, STD_VELOCITY, kf_init, kf_predict,
 
 FORMAT = "vidgru.motion-model"
 VERSION = 2  # 1: a free-running GRU filter (no Kalman prior); not readable any more
-INPUT_DIM = 12  # innovation (4), observed flag, score, time step, time unseen, filter velocity (4)
+INPUT_DIM = 12  # innovation (4), observed flag, score, time step, time unseen, filter velocity (4) [+ crowding]
 OUTPUT_DIM = 12  # position residual (4), velocity residual (4), log error scale of the next prediction (4)
 MAX_INNOVATION = 3.0  # inputs are clipped to this many box sizes
 MAX_RESIDUAL = 0.5  # corrections are bounded to this many box sizes per frame
@@ -47,6 +49,11 @@ class GruMotionConfig:
     dt_scale: float = 10.0  # the time-step input is dt_s * dt_scale (so 1.0 at 10 frames/s)
     std_position: float = STD_POSITION  # the Kalman prior's noise (fractions of the box height per frame)
     std_velocity: float = STD_VELOCITY
+    crowd: bool = True  # also read how much the track overlaps its nearest neighbour (max IoU)
+
+    @property
+    def input_dim(self) -> int:
+        return INPUT_DIM + int(self.crowd)
 
 
 def _import_torch():
@@ -65,7 +72,7 @@ def build_net(config: GruMotionConfig):
 
         def __init__(self, cfg: GruMotionConfig) -> None:
             super().__init__()
-            self.cell = nn.GRUCell(INPUT_DIM, cfg.hidden_size)
+            self.cell = nn.GRUCell(cfg.input_dim, cfg.hidden_size)
             self.head = nn.Sequential(nn.Linear(cfg.hidden_size, cfg.head_size), nn.ReLU(),
                                       nn.Linear(cfg.head_size, OUTPUT_DIM))
             with torch.no_grad():  # start as the plain Kalman filter: no residuals
@@ -94,7 +101,7 @@ def step_inputs(pred, z, observed, scores, dt_s, gap_s, vel, dt_scale: float, xp
 
 
 def filter_step(net, state, z, observed, scores, dt_s, gap_s, h, cfg: GruMotionConfig, xp=np, *,
-                first: bool = False):
+                first: bool = False, crowd=None):
     """One frame of the learned filter, after the association: Kalman update with ``z`` where observed, the
     GRU's residuals, then the prediction for the next frame. Shared by training (torch) and :class:`GruBank`.
 
@@ -103,12 +110,15 @@ def filter_step(net, state, z, observed, scores, dt_s, gap_s, h, cfg: GruMotionC
         z: detections (N, 4) cxcywh (any value where not observed); observed, scores, dt_s, gap_s: (N,).
         h: GRU hidden state (N, H).
         first: the step of a new track, whose filter was just set to ``z`` (no Kalman update).
+        crowd: (N,) the largest IoU of each track's box with another's (read when ``cfg.crowd``).
 
     Returns:
         (smoothed box for this frame (N, 4), next filter state, log error scale (N, 4), h'), boxes cxcywh.
     """
     pred = state[0]
     x = step_inputs(pred, z, observed, scores, dt_s, gap_s, state[1], cfg.dt_scale, xp)
+    if cfg.crowd:
+        x = xp.concatenate([x, crowd[:, None]], 1)
     pos, vel, p_pp, p_pv, p_vv = state if first else kf_update(*state, z, observed[:, None], cfg.std_position)
     residual, log_scale, h = net(x, h)
     residual = xp.clip(residual, -MAX_RESIDUAL, MAX_RESIDUAL)
@@ -230,6 +240,7 @@ class GruBank:
         self.smoothed = np.zeros((0, 4))
         self.log_scale = np.zeros((0, 4))
         self.unseen_s = np.zeros(0)
+        self._predicted_xyxy = np.zeros((0, 4))
         self.dt_s = dt_s  # until the tracker reports real frame times
 
     def __len__(self) -> int:
@@ -258,22 +269,28 @@ class GruBank:
         cfg = self.config
         state = kf_init(z, cfg.std_position, cfg.std_velocity)
         h0 = np.zeros((k, self.net.hidden_size), dtype=np.float32)
+        crowd = None
+        if cfg.crowd:  # against the tracks already here and each other
+            crowd = self._crowd(np.concatenate([self.state[0], z]))[len(self.h):]
         smoothed, state, log_scale, h = filter_step(
             self.net, state, z, np.ones(k), np.asarray(scores, np.float64), np.full(k, self.dt_s), np.zeros(k), h0,
-            cfg, first=True)
+            cfg, first=True, crowd=crowd)
         self.h = np.concatenate([self.h, h])
         self.state = tuple(np.concatenate([a, b]) for a, b in zip(self.state, state))
         self.smoothed = np.concatenate([self.smoothed, smoothed])
         self.log_scale = np.concatenate([self.log_scale, log_scale])
         self.unseen_s = np.concatenate([self.unseen_s, np.zeros(k)])
+        self._predicted_xyxy = np.zeros((0, 4))
 
     def keep(self, mask: np.ndarray) -> None:
         self.h, self.smoothed, self.log_scale = self.h[mask], self.smoothed[mask], self.log_scale[mask]
         self.state = tuple(a[mask] for a in self.state)
         self.unseen_s = self.unseen_s[mask]
+        self._predicted_xyxy = np.zeros((0, 4))
 
     def predict(self) -> np.ndarray:
-        return cxcywh_to_xyxy(self.state[0])
+        self._predicted_xyxy = cxcywh_to_xyxy(self.state[0])  # reused by update() for the crowding input
+        return self._predicted_xyxy
 
     def update(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, dt_s: float | None = None) -> None:
         n = len(self.h)
@@ -291,6 +308,21 @@ class GruBank:
             observed[rows] = 1.0
             score[rows] = scores
         gap_s = self.unseen_s + self.dt_s  # time since the track was last observed, at this frame
+        crowd = None
+        if self.config.crowd:
+            crowd = self._crowd(self.state[0], self._predicted_xyxy if len(self._predicted_xyxy) == n else None)
+        self._predicted_xyxy = np.zeros((0, 4))  # the state moves on: predict() converts again
         self.smoothed, self.state, self.log_scale, self.h = filter_step(
-            self.net, self.state, z, observed, score, np.full(n, self.dt_s), gap_s, self.h, self.config)
+            self.net, self.state, z, observed, score, np.full(n, self.dt_s), gap_s, self.h, self.config, crowd=crowd)
         self.unseen_s = np.where(observed > 0, 0.0, gap_s)
+
+    @staticmethod
+    def _crowd(boxes_cxcywh: np.ndarray, boxes_xyxy: np.ndarray | None = None) -> np.ndarray:
+        """(N,) each box's largest IoU with another box of ``boxes_cxcywh`` (N, 4): 0 for a track alone.
+        ``boxes_xyxy``: the same boxes as corners, when already at hand."""
+        from vidgru.track.association import iou_matrix
+
+        xyxy = cxcywh_to_xyxy(boxes_cxcywh) if boxes_xyxy is None else boxes_xyxy
+        iou = iou_matrix(xyxy, xyxy)
+        np.fill_diagonal(iou, 0.0)
+        return iou.max(1) if len(iou) else np.zeros(0)

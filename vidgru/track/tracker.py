@@ -34,7 +34,7 @@ class TrackerConfig:
     low_threshold: float = 0.1  # detections between low and high: second stage only
     new_track_threshold: float = 0.8  # an unmatched detection starts a track only at or above this score
     match_iou: float = 0.2  # first stage: minimum (score-weighted) IoU with the predicted box
-    motion_weight: float = 0.3  # share of the state model's likelihood (its own error scale) in the similarity
+    motion_weight: float = 0.4  # share of the state model's likelihood (its own error scale) in the similarity
     low_match_iou: float = 0.5  # second stage
     recovery_iou: float = 0.3  # observation-centric recovery with the last observed box
     tentative_iou: float = 0.3  # tentative tracks

@@ -1,12 +1,15 @@
-"""Training the GRU state model on MOTChallenge ground truth.
+"""Training the GRU state model on MOTChallenge-format ground truth.
 
-Each ground-truth trajectory becomes a sequence of (true box, observation) pairs. Observations are the
-sequence's *real* detections matched to the true boxes frame by frame (IoU >= 0.5, Hungarian), so the model
-learns the detector's real noise and misses; on top of that, training windows get detector-like corruption:
-extra box jitter, runs of missed frames (occlusions), lower frame rates (frame skipping) and starts from a
-noisy first box. The model is unrolled over each window exactly as the tracker runs it, and learns to predict
-the next frame's true box and to smooth the current one. Sequences are split whole: a validation sequence is
-never seen in training.
+Each ground-truth trajectory becomes a sequence of (true box, observation) pairs. Where the sequence has
+det/det.txt, observations are its *real* detections matched to the true boxes frame by frame (IoU >= 0.5,
+Hungarian), so the model learns the detector's real noise and misses; where it has none (DanceTrack's training
+ground truth here), a detector is simulated from the truth: noise in proportion to the box with a heavy tail,
+independent misses. On top of that, training windows get runs of missed frames (occlusions), lower frame rates
+(frame skipping), and — where the true box overlaps another person's — runs in which the track is fed that
+other box (a wrong association). Windows are balanced across data sets (each DATA folder is one). The model is
+unrolled over each window exactly as the tracker runs it, and learns to predict the next frame's true box, to
+smooth the current one, and the scale of its own prediction errors. Sequences are split whole: a validation
+sequence is never seen in training.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,8 @@ class TrajectorySet:
     scores: list[np.ndarray]
     dataset: str = ""
     has_detections: bool = True
+    crowd: list[np.ndarray] = field(default_factory=list)  # (T,) largest IoU of the true box with another's
+    neighbor: list[np.ndarray] = field(default_factory=list)  # (T, 4) cxcywh that other box (NaN: none)
 
 
 FRAME_RANGES = ("all", "first-half")
@@ -94,7 +99,24 @@ def load_trajectories(seq_dir: str | Path, *, dataset: str = "", frames: str = "
         match_box[gi[m[:, 0]]] = to_xyxy(det[di[m[:, 1]]])
         match_score[gi[m[:, 0]]] = det[di[m[:, 1]], 6]
 
-    truth, obs, observed, scores = [], [], [], []
+    # Each true box's nearest neighbour in its frame (largest IoU with another true box).
+    crowd_row = np.zeros(len(gt))
+    neighbor_row = np.full((len(gt), 4), np.nan)
+    gt_xyxy = to_xyxy(gt)
+    for f in np.unique(gt[:, 0]):
+        gi = np.flatnonzero(gt[:, 0] == f)
+        if len(gi) < 2:
+            continue
+        iou = iou_matrix(gt_xyxy[gi], gt_xyxy[gi])
+        np.fill_diagonal(iou, 0.0)
+        best = iou.argmax(1)
+        crowd_row[gi] = iou[np.arange(len(gi)), best]
+        neighbor_row[gi] = gt_xyxy[gi[best]]
+    has_nb = crowd_row > 0
+    neighbor_row[has_nb] = xyxy_to_cxcywh(neighbor_row[has_nb])
+    neighbor_row[~has_nb] = np.nan
+
+    truth, obs, observed, scores, crowd, neighbor = [], [], [], [], [], []
     for tid in np.unique(gt[:, 1]):
         rows = np.flatnonzero(gt[:, 1] == tid)
         rows = rows[np.argsort(gt[rows, 0])]
@@ -110,14 +132,20 @@ def load_trajectories(seq_dir: str | Path, *, dataset: str = "", frames: str = "
         o[at[seen]] = xyxy_to_cxcywh(match_box[rows[seen]])
         s = np.zeros(length)
         s[at[seen]] = match_score[rows[seen]]
+        c = np.zeros(length)
+        c[at] = crowd_row[rows]
+        nb = np.full((length, 4), np.nan)
+        nb[at] = neighbor_row[rows]
         truth.append(t)
         obs.append(o)
         observed.append(~np.isnan(o[:, 0]))
         scores.append(s)
+        crowd.append(c)
+        neighbor.append(nb)
     if not truth:
         raise DatasetError(f"{seq_dir}: no usable ground-truth trajectories")
     return TrajectorySet(seq_dir.name, fps, truth, obs, observed, scores, dataset=dataset or seq_dir.parent.name,
-                         has_detections=seq.det_path is not None)
+                         has_detections=seq.det_path is not None, crowd=crowd, neighbor=neighbor)
 
 
 SPLIT_NAMES = ("train", "val", "test", "val_half", "train_half")
@@ -187,7 +215,7 @@ class MotionTrainConfig:
     drop_run_rate: float = 0.04  # chance per frame that an occlusion (a run of misses) starts
     max_drop_s: float = 1.0
     synthetic_share: float = 0.3  # windows whose observations are the truth plus noise, not real detections
-    swap_share: float = 0.0  # windows with a run of observations of a neighbour (a wrong association)
+    swap_share: float = 0.3  # windows where, while two people overlap, the track is fed the other one for a while
     max_swap_s: float = 0.5
     dataset_weights: tuple[tuple[str, float], ...] = ()  # (data set, weight); unnamed data sets weigh 1
     seed: int = 0
@@ -215,7 +243,7 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
     scores, valid (truth exists), dt_s."""
     W = cfg.window
     out = {k: np.zeros((n, W, 4)) for k in ("truth", "obs")}
-    out.update({k: np.zeros((n, W)) for k in ("observed", "scores", "valid", "dt_s")})
+    out.update({k: np.zeros((n, W)) for k in ("observed", "scores", "valid", "dt_s", "crowd")})
     items, probs = _pick_weights(sets, cfg)
     picks = rng.choice(len(items), size=n, p=probs)
     lo, hi = np.log(cfg.sim_jitter[0]), np.log(cfg.sim_jitter[1])
@@ -242,6 +270,8 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
         sl = slice(start, start + W)
         m = len(truth[sl])
         t, o, ob, sc = truth[sl], obs[sl].copy(), observed[sl].copy(), scores[sl].copy()
+        cr = s.crowd[ti][::stride][sl] if s.crowd else np.zeros(m)
+        nb = s.neighbor[ti][::stride][sl] if s.neighbor else np.full((m, 4), np.nan)
         size = np.nan_to_num(o[:, 2:4], nan=1.0)
         if synthetic:
             # Detector-like noise in proportion to the box: a mix of tight and loose boxes (log-uniform), with
@@ -255,16 +285,18 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
         o[:, :2] += noise[:, :2] * size
         o[:, 2:4] *= np.exp(noise[:, 2:4])
         fps = s.fps / stride
-        if m > 4 and rng.random() < cfg.swap_share:
-            # A wrong association: for a short run the track is fed the box of someone next to it (about a box
-            # width to the side), and must not follow it.
-            at = int(rng.integers(2, m - 1))
+        close = np.flatnonzero((cr > 0.3) & ~np.isnan(nb[:, 0]))
+        close = close[close >= 2]
+        if cfg.swap_share > 0 and len(close) and rng.random() < cfg.swap_share:
+            # A wrong association where two people overlap: for a short run the track is fed its neighbour's box
+            # (with detector noise), and must not follow it.
+            at = int(rng.choice(close))
             run = int(rng.integers(1, max(2, int(cfg.max_swap_s * fps)) + 1))
-            sl_swap = slice(at, min(m, at + run))
-            side = rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.0)
-            o[sl_swap, 0] += side * size[sl_swap, 0]
-            o[sl_swap, 1] += rng.uniform(-0.15, 0.15) * size[sl_swap, 1]
-            o[sl_swap, 2:4] *= np.exp(rng.normal(0, 0.1, 2))
+            idx = np.arange(at, min(m, at + run))
+            idx = idx[~np.isnan(nb[idx, 0])]
+            o[idx] = nb[idx]
+            o[idx, :2] += noise[idx, :2] * nb[idx, 2:4]
+            o[idx, 2:4] *= np.exp(noise[idx, 2:4])
         # Occlusions: runs of missed frames (never the first).
         i = 1
         while i < m:
@@ -282,28 +314,31 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
         out["observed"][b, :m] = ob
         out["scores"][b, :m] = sc
         out["dt_s"][b, :] = stride / s.fps
+        out["crowd"][b, :m] = np.nan_to_num(cr)
         out["obs"][b, m:] = out["obs"][b, m - 1]  # padding; not scored (valid=0)
     return out
 
 
-def unroll(net, batch: dict, config: GruMotionConfig):
+def unroll(net, batch: dict, config: GruMotionConfig, dtype=None):
     """Run the filter over windows as the tracker would. Returns smoothed boxes (B, W, 4), next-frame predictions
-    (B, W, 4) and their log error scales (B, W, 4), as torch tensors (cxcywh)."""
+    (B, W, 4) and their log error scales (B, W, 4), as torch tensors (cxcywh) of ``dtype`` (float32 unless
+    given; the net's parameters must have the same dtype)."""
     import torch
 
-    tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in batch.items()}
+    dtype = dtype or torch.float32
+    tensors = {k: torch.as_tensor(v, dtype=dtype) for k, v in batch.items()}
     obs, observed, scores, dt = tensors["obs"], tensors["observed"], tensors["scores"], tensors["dt_s"]
     B, W = observed.shape
-    h = torch.zeros(B, net.cell.hidden_size)
+    h = torch.zeros(B, net.cell.hidden_size, dtype=dtype)
     first = torch.cat([obs[:, 0, :2], obs[:, 0, 2:].clamp_min(1.0)], 1)
     state = kf_init(first, config.std_position, config.std_velocity, xp=torch)
-    gap = torch.zeros(B)
+    gap = torch.zeros(B, dtype=dtype)
     smoothed_all, pred_all, scale_all = [], [], []
     for t in range(W):
         z = torch.cat([obs[:, t, :2], obs[:, t, 2:].clamp_min(1.0)], 1)
         z = torch.where(observed[:, t:t + 1] > 0, z, state[0])
         smoothed, state, log_scale, h = filter_step(net, state, z, observed[:, t], scores[:, t], dt[:, t], gap, h,
-                                                    config, xp=torch, first=t == 0)
+                                                    config, xp=torch, first=t == 0, crowd=tensors["crowd"][:, t])
         gap = torch.where(observed[:, t] > 0, torch.zeros_like(gap), gap) + dt[:, t]
         smoothed_all.append(smoothed)
         pred_all.append(state[0])
