@@ -25,7 +25,7 @@ from vidgru.config import (
     TrainConfig,
     build_config,
 )
-from vidgru.errors import ConfigError, VidgruError
+from vidgru.errors import VidgruError
 
 EXIT_SOME_FAILED = 1
 EXIT_ERROR = 2
@@ -742,10 +742,6 @@ def train_motion(data, config_file, quiet, **kwargs) -> None:
                                                    first_half=names(cfg.first_half))
     weights = cfg.weights_by_dataset()
     counts = Counter(s.dataset for s in train_sets)
-    unknown = set(weights) - set(counts)
-    if unknown:
-        raise ConfigError(f"dataset_weights: no data set named {', '.join(sorted(unknown))} "
-                          f"(data sets: {', '.join(sorted(counts))})")
     for name, n in sorted(counts.items()):
         sims = sum(not s.has_detections for s in train_sets if s.dataset == name)
         click.echo(f"data set {name}: {n} training sequences ({'simulated' if sims == n else 'real'} detections"

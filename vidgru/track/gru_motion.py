@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from vidgru.errors import CheckpointError
+from vidgru.track.association import iou_matrix
 from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from vidgru.track.kalman import STD_POSITION, STD_VELOCITY, kf_init, kf_predict, kf_update
 
@@ -320,8 +321,6 @@ class GruBank:
     def _crowd(boxes_cxcywh: np.ndarray, boxes_xyxy: np.ndarray | None = None) -> np.ndarray:
         """(N,) each box's largest IoU with another box of ``boxes_cxcywh`` (N, 4): 0 for a track alone.
         ``boxes_xyxy``: the same boxes as corners, when already at hand."""
-        from vidgru.track.association import iou_matrix
-
         xyxy = cxcywh_to_xyxy(boxes_cxcywh) if boxes_xyxy is None else boxes_xyxy
         iou = iou_matrix(xyxy, xyxy)
         np.fill_diagonal(iou, 0.0)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidgru.errors import DatasetError
+from vidgru.errors import ConfigError, DatasetError
 from vidgru.track.association import assign, iou_matrix
 from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from vidgru.track.gru_motion import GruMotionConfig, MotionCheckpoint, build_net, filter_step
@@ -427,6 +427,10 @@ def train_motion_model(train_sets: Sequence[TrajectorySet], val_sets: Sequence[T
     cfg = config or MotionTrainConfig()
     if not train_sets:
         raise DatasetError("no training sequences")
+    named, present = {name for name, _ in cfg.dataset_weights}, {s.dataset for s in train_sets}
+    if named - present:
+        raise ConfigError(f"dataset_weights: no data set named {', '.join(sorted(named - present))} "
+                          f"(data sets: {', '.join(sorted(present))})")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     threads = torch.get_num_threads()
