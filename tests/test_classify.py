@@ -113,7 +113,8 @@ def test_bad_input_gives_one_line_and_nonzero_exit(untrained_model, repo_root, t
     assert res.exit_code != 0
     err_lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert any(line.startswith("error: ") and str(bad) in line for line in err_lines), res.stderr
-    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
+    assert "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
 
 
 def test_one_bad_input_does_not_stop_the_others(untrained_model, repo_root, tmp_path):
