@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidgru.config import TrackConfig
+from vidgru.settings import TrackSettings
 from vidgru.detect import read_mot_detections
 from vidgru.metrics import evaluate_tracking
 from vidgru.mot import MotSequence, find_mot_sequences
@@ -138,7 +138,7 @@ def frames_of(seq: MotSequence) -> list[Detections]:
 
 def vidgru_tracker(name: str, seq: MotSequence, model: str | None):
     """The tracker ``vidgru track SEQ --detector file [--motion kalman]`` builds."""
-    cfg = TrackConfig(motion="gru", motion_model=model) if name == "vidgru-gru" else TrackConfig(motion="kalman")
+    cfg = TrackSettings(state_model="gru", state_model_file=model) if name == "vidgru-gru" else TrackSettings(state_model="kalman")
     return build_tracker(cfg, "file", fps=seq.fps)
 
 

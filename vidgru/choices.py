@@ -11,3 +11,8 @@ RUNTIMES = ("auto", "torch", "onnx")  # backbone runtimes (vidgru.backbone.creat
 STATE_MODELS = ("gru", "kalman")  # the tracker's state model (vidgru.track)
 BATCH_TASKS = ("classify", "track")
 EXECUTORS = ("local", "ray")
+# Backbones vidgru.backbone can build (its BACKBONES registry has one entry per name; a test keeps them equal).
+BACKBONE_NAMES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50",
+                  "efficientnet_b0", "regnet_y_400mf", "convnext_tiny")
+HEADS = ("gru", "mean")  # clip-model heads (vidgru.temporal)
+POOLINGS = ("last", "mean", "attention")  # how the clip GRU's outputs become one vector

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -280,3 +280,25 @@ class ClipClassifier:
                 k = int(p.argmax())
                 yield WindowPrediction(stamps[0], stamps[-1], self.class_names[k], float(p[k]), p)
                 buf, stamps = [], []
+
+
+def write_label_video(source: str, segments: Sequence[Segment], duration_s: float, target: str | Path, *,
+                      fps: float | None = None) -> int:
+    """Draw the current segment's label and score (and a position bar) on every frame of ``source`` into the mp4
+    ``target``; returns the frames written. The file appears whole or not at all."""
+    from vidgru.sinks import VideoSink, draw_label
+    from vidgru.video import VideoSource
+
+    if not segments:
+        raise ConfigError(f"{source}: no segments to draw")
+    frames = 0
+    with VideoSource(source, fps=fps) as src, VideoSink(target, src.info.fps) as sink:
+        seg_i = 0
+        for frame in src:
+            while seg_i < len(segments) - 1 and frame.timestamp_s >= segments[seg_i].end_s:
+                seg_i += 1
+            seg = segments[seg_i]
+            sink.write(draw_label(frame.image, f"{seg.label} {seg.score:.2f}",
+                                  progress=frame.timestamp_s / max(duration_s, 1e-6)))
+            frames += 1
+    return frames

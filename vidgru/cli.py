@@ -72,27 +72,30 @@ def main() -> None:
 # ------------------------------------------------------------------------------------ config-backed options
 
 
-def config_options(cls: type, helps: dict[str, str], *, skip: tuple[str, ...] = ()):
-    """Add one ``--flag`` per dataclass field of ``cls`` (default None, so an unset flag never overrides a
-    value from ``--config``). Help texts come from ``helps``; the dataclass default is shown."""
+def config_options(cls: type, helps: dict[str, str] | None = None, *, skip: tuple[str, ...] = ()):
+    """Add one ``--flag`` per field of the settings record ``cls`` (default None, so an unset flag never
+    overrides a value from ``--config``), with the field's help text and default, and ``--old-name`` for the
+    field's old aliases."""
     hints = typing.get_type_hints(cls)
 
     def decorate(f):
         for field in reversed(dataclasses.fields(cls)):
-            if field.name in skip:
+            if field.name in skip or dataclasses.is_dataclass(hints[field.name]):
                 continue
             annotation = hints[field.name]
             args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
             base = args[0]
-            flag = "--" + field.name.replace("_", "-")
-            metavar = "PATH" if field.name in ("json", "csv", "out_video", "model", "weights", "out") else None
+            names = [field.name, *field.metadata.get("aliases", ())]
+            flags = ["--" + n.replace("_", "-") for n in names]
+            metavar = "PATH" if field.metadata.get("path") else None
             default = field.default
-            text = helps.get(field.name, "")
+            text = (helps or {}).get(field.name) or field.metadata.get("help", "")
             text = f"{text} [default: {default}]" if default is not None else text
             if base is bool:
-                f = click.option(f"{flag}/--no-{flag[2:]}", field.name, default=None, help=text)(f)
+                f = click.option(*(f"{flag}/--no-{flag[2:]}" for flag in flags), field.name, default=None,
+                                 help=text)(f)
             else:
-                f = click.option(flag, field.name, type=base, default=None, help=text, metavar=metavar)(f)
+                f = click.option(*flags, field.name, type=base, default=None, help=text, metavar=metavar)(f)
         return f
 
     return decorate
@@ -161,25 +164,6 @@ def info() -> None:
 
 # -------------------------------------------------------------------------------------------- classify
 
-CLASSIFY_HELPS = {
-    "model": "Trained clip model (.pt from `vidgru train`). Default: the camera-motion model shipped with vidgru.",
-    "window_s": "Window length in seconds. Default: as the model was trained.",
-    "stride_s": "Seconds between window starts. Default: as the model was trained.",
-    "sample_fps": "Frames per second fed to the model. Default: as the model was trained.",
-    "fps": "Frame rate to assume when the file's own is wrong or missing (image folders: default 25).",
-    "weights": "Backbone weights file, if the model was trained on custom weights.",
-    "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.",
-    "precision": "auto (fp16 on CUDA, fp32 elsewhere), fp32, fp16 or bf16.",
-    "runtime": "Backbone runtime: auto (ONNX Runtime on a CPU when installed, else PyTorch), torch or onnx.",
-    "batch_size": "Frames per backbone forward pass.",
-    "top_k": "Classes listed per video in the table.",
-    "json": "Write JSON Lines here, one object per input ('-' = stdout; the table then goes to stderr).",
-    "csv": "Write a CSV of clip, segment and window rows here.",
-    "out_video": "Write the video with the current label drawn on it (with several inputs: a folder, "
-                 "<name>.annotated.mp4 in it).",
-}
-
-
 def _print_result(result, top_k: int, out=None) -> None:
     echo = (lambda s: click.echo(s, err=True)) if out == "stderr" else click.echo
     ranked = sorted(result.scores.items(), key=lambda kv: -kv[1])[:top_k]
@@ -188,21 +172,6 @@ def _print_result(result, top_k: int, out=None) -> None:
     echo(f"  {'start':>8}  {'end':>8}  {'label':<16} score")
     for seg in result.segments:
         echo(f"  {seg.start_s:7.2f}s  {seg.end_s:7.2f}s  {seg.label:<16} {seg.score:.2f}")
-
-
-def _write_annotated(source: str, result, path: Path, fps: float | None) -> None:
-    from vidgru.sinks import VideoSink, draw_label
-    from vidgru.video import VideoSource
-
-    with VideoSource(source, fps=fps) as src, VideoSink(path, src.info.fps) as sink:
-        duration = max(result.duration_s, 1e-6)
-        seg_i = 0
-        for frame in src:
-            while seg_i < len(result.segments) - 1 and frame.timestamp_s >= result.segments[seg_i].end_s:
-                seg_i += 1
-            seg = result.segments[seg_i]
-            sink.write(draw_label(frame.image, f"{seg.label} {seg.score:.2f}",
-                                  progress=frame.timestamp_s / duration))
 
 
 def _classify_live(clf, source, fps, jsonl, *, echo_table: bool) -> None:
@@ -223,7 +192,7 @@ def _classify_live(clf, source, fps, jsonl, *, echo_table: bool) -> None:
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@config_options(ClassifyConfig, CLASSIFY_HELPS)
+@config_options(ClassifyConfig)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def classify(inputs, config_file, quiet, **kwargs) -> None:
     """Classify whole videos: a label, per-window scores and a timeline of segments.
@@ -242,7 +211,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
 
     from tqdm import tqdm
 
-    from vidgru.classify import ClipClassifier
+    from vidgru.classify import ClipClassifier, write_label_video
     from vidgru.sinks import CLASSIFY_CSV_HEADER, CsvSink, JsonlSink, classify_csv_rows
     from vidgru.video import expand_inputs, is_live_source
 
@@ -283,7 +252,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
                 result = clf.classify(source, fps=cfg.fps, progress=bar)
                 if out_video:
                     target = video_dir / f"{Path(source).stem}.annotated.mp4" if video_dir else Path(out_video)
-                    _write_annotated(source, result, target, cfg.fps)
+                    write_label_video(source, result.segments, result.duration_s, target, fps=cfg.fps)
             except VidgruError as exc:
                 bar.close()
                 failures.append(source)
@@ -304,53 +273,10 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
 
 # ----------------------------------------------------------------------------------------------- train
 
-TRAIN_HELPS = {
-    "out": "Where to write the model checkpoint (metrics JSON and PNG plots go next to it).",
-    "val_dir": "A separate validation data set (same layout); otherwise a stratified split of DATA_DIR.",
-    "val_fraction": "Share of each class held out for validation when there is no --val-dir.",
-    "backbone": "Frame embedder: mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large, resnet18, resnet50, "
-                "efficientnet_b0, regnet_y_400mf or convnext_tiny.",
-    "weights": "Backbone weights: a torchvision weights id, a .pth file, or 'none' for random.",
-    "spatial_grid": "Pool the backbone's feature map to a g x g grid (keeps coarse layout; D grows by g*g).",
-    "motion": "Also compute frame-pair motion descriptors from the backbone's feature maps (GRU input).",
-    "motion_gaps": "Frame pairs the motion descriptors compare, in sampled frames, comma-separated and increasing "
-                   "(1,2,4 = 0.125, 0.25, 0.5 s at 8 frames/s); longer gaps see slower motion.",
-    "motion_flow": "Add global-motion descriptors (shift, zoom, rotation of tracked corners, fitted robustly) "
-                   "to the motion descriptors: sub-pixel camera motion, unmoved by people walking through.",
-    "appearance": "Feed appearance features to the GRU (turn off for content-agnostic tasks like camera motion).",
-    "sample_fps": "Frames per second sampled from each clip.",
-    "max_frames": "At most this many sampled frames per training clip.",
-    "cache_dir": "Embedding cache folder. Default: $VIDGRU_CACHE or ~/.cache/vidgru/embeddings.",
-    "window_s": "Seconds of video per training sample and per classification window.",
-    "stride_s": "Seconds between classification windows (stored in the model).",
-    "head": "gru (temporal model) or mean (order-less baseline: mean of frame embeddings -> linear).",
-    "proj_dim": "Size of the projection before the GRU.",
-    "hidden_size": "GRU hidden size.",
-    "num_layers": "GRU layers.",
-    "bidirectional": "Bidirectional GRU.",
-    "pooling": "How GRU outputs become one vector: last, mean or attention.",
-    "dropout": "Dropout probability.",
-    "epochs": "Maximum epochs.",
-    "batch_size": "Windows per optimisation step.",
-    "lr": "AdamW learning rate.",
-    "weight_decay": "AdamW weight decay.",
-    "patience": "Stop after this many epochs without a better validation accuracy.",
-    "seed": "Random seed (split, sampling, initialisation).",
-    "speed_jitter": "Training windows are read at a random speed in [1-j, 1+j].",
-    "transition_prob": "Share of training windows spliced from two clips (the label is split by time covered), "
-                       "so windows across a change of content are learnt too.",
-    "motion_augment": "Camera-motion classes only: mirror and time-reverse training clips by permuting their "
-                      "motion descriptors, swapping pan_left/right, tilt_up/down and zoom_in/out to match.",
-    "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.",
-    "precision": "Backbone precision: auto, fp32, fp16 or bf16.",
-    "runtime": "Backbone runtime: auto (ONNX Runtime on a CPU when installed, else PyTorch), torch or onnx.",
-}
-
-
 @cli.command()
 @click.argument("data_dir", required=False)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@config_options(TrainConfig, TRAIN_HELPS, skip=("data",))
+@config_options(TrainConfig, skip=("data",))
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def train(data_dir, config_file, quiet, **kwargs) -> None:
     """Train a clip classifier on DATA_DIR/<class_name>/<videos> (or a CSV/TXT list of path,label).
@@ -457,40 +383,6 @@ def synth_camera_motion(sources, out_dir, clips_per_class, classes, min_frames, 
 
 # ----------------------------------------------------------------------------------------------- track
 
-TRACK_HELPS = {
-    "detector": "torchvision:<name> (e.g. fasterrcnn_mobilenet_v3_large_320_fpn), onnx:PATH (NanoDet ONNX), "
-                "motion (background subtraction, static cameras) or file[:PATH] (MOTChallenge det.txt). "
-                "Default: file for a MOTChallenge sequence, else torchvision:fasterrcnn_mobilenet_v3_large_320_fpn.",
-    "classes": "Keep only these classes, comma-separated (e.g. person,car).",
-    "score_threshold": "Drop detections below this score (default: the detector's own, low on purpose: the "
-                       "tracker uses low-score boxes to keep tracks alive).",
-    "min_box_size": "Drop boxes smaller than this many pixels (shorter side).",
-    "detect_every": "Run the detector on every Nth frame; the tracker predicts the frames between.",
-    "motion": "Track state model: gru (a Kalman filter whose corrections and error scale a GRU learned) or "
-              "kalman (constant velocity).",
-    "motion_weight": "Share of the state model's likelihood (the detection's fit to the predicted box, in units "
-                     "of the model's own error scale) in the association similarity; 0 = IoU alone.",
-    "motion_model": "A GRU state model from `vidgru train-motion` (default: the one shipped with vidgru).",
-    "appearance": "Match by appearance too (backbone embeddings of the boxes; needs frames, costs time).",
-    "high_threshold": "Detections at or above this score are matched first and may start tracks "
-                      "(default by detector: 0.7 torchvision/file, 0.45 onnx, 0.3 motion).",
-    "low_threshold": "Detections between this and --high-threshold only extend existing tracks.",
-    "new_track_threshold": "An unmatched detection starts a track only at or above this score.",
-    "min_hits": "Matches before a new track is confirmed and reported.",
-    "max_lost_s": "Seconds a track may go unseen before it is dropped.",
-    "fps": "Override the source's frame rate (timestamps, MOT timing).",
-    "max_frames": "Stop after this many frames.",
-    "weights": "Detector weights for torchvision detectors: a .pth file or a torchvision weights id.",
-    "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.",
-    "runtime": "Appearance backbone runtime: auto, torch or onnx.",
-    "mot": "Write MOTChallenge txt (frame,id,x,y,w,h,score,-1,-1,-1); a folder when tracking several "
-           "sequences (<name>.txt each).",
-    "json": "Write JSON Lines, one record per frame ('-' for stdout).",
-    "out_video": "Write an annotated mp4 (boxes, IDs, classes, trails).",
-    "trail_s": "Seconds of trail drawn behind each track.",
-}
-
-
 def _track_inputs(source: str | None, webcam: int | None) -> list:
     """The things to track: a camera index, a stream URL, a video / image folder, or MOTChallenge sequences."""
     from vidgru.mot import find_mot_sequences, is_mot_sequence, open_mot_sequence
@@ -511,117 +403,6 @@ def _track_inputs(source: str | None, webcam: int | None) -> list:
     return [source]
 
 
-def _open_track_sinks(stack, cfg: TrackConfig, name: str, many: bool):
-    from vidgru.sinks import MotSink, TrackJsonlSink
-
-    sinks = []
-    if cfg.mot:
-        target = Path(cfg.mot) / f"{name}.txt" if many else Path(cfg.mot)
-        sinks.append(stack.enter_context(MotSink(target)))
-    if cfg.json:
-        target = cfg.json if cfg.json == "-" or not many else str(Path(cfg.json) / f"{name}.jsonl")
-        sinks.append(stack.enter_context(TrackJsonlSink(target)))
-    return sinks
-
-
-def _track_one(item, cfg: TrackConfig, *, show: bool, many: bool, quiet: bool, embedder, detector_cache: dict
-               ) -> dict:
-    """Track one input; returns a summary. Outputs are finalised on the normal end, Ctrl-C and errors."""
-    import time
-    from contextlib import ExitStack
-
-    from tqdm import tqdm
-
-    from vidgru.detect import sequence_detections_path
-    from vidgru.mot import MotSequence
-    from vidgru.sinks import LiveWindow, TrailHistory, VideoSink, draw_tracks
-    from vidgru.track.pipeline import (
-        DEFAULT_DETECTOR,
-        build_detector,
-        build_tracker,
-        track_frames,
-        track_sequence_detections,
-    )
-    from vidgru.types import Detections
-    from vidgru.video import VideoSource, is_live_source
-
-    is_seq = isinstance(item, MotSequence)
-    name = item.name if is_seq else (f"camera{item}" if isinstance(item, int) else Path(str(item)).stem)
-    spec = cfg.detector or ("file" if is_seq else DEFAULT_DETECTOR)
-    if spec == "file":
-        if not is_seq:
-            raise VidgruError("--detector file needs a MOTChallenge sequence folder (or file:PATH to a det.txt)")
-        spec = f"file:{sequence_detections_path(item.path)}"
-    if spec not in detector_cache:  # models are built once for all inputs; det.txt files are per sequence
-        detector_cache[spec] = build_detector(cfg, spec)
-    detector = detector_cache[spec]
-    detector.reset()
-    frames_done = 0
-    ids: set[int] = set()
-    t0 = time.perf_counter()
-    with ExitStack() as stack:
-        sinks = _open_track_sinks(stack, cfg, name, many)
-        if is_seq and item.image_dir is None:
-            # Detections only (MOT15 here has no images): motion-only tracking, no video.
-            if cfg.out_video or show:
-                raise VidgruError(f"{item.path}: the sequence has no images, so there is nothing to draw or show")
-            n = item.length or (max(detector.detections, default=-1) + 1)
-            n = min(n, cfg.max_frames) if cfg.max_frames else n
-            dets = [detector.detections.get(i, Detections.empty()) for i in range(n)]
-            tracker = build_tracker(cfg, spec, fps=cfg.fps or item.fps)
-            bar = tqdm(total=n, desc=name, unit="frame", disable=quiet, leave=False)
-            for ft in track_sequence_detections(dets, cfg.fps or item.fps, tracker):
-                for sink in sinks:
-                    sink.write(ft)
-                ids.update(t.track_id for t in ft.tracks)
-                frames_done += 1
-                bar.update()
-            bar.close()
-            return {"name": name, "frames": frames_done, "tracks": len(ids), "seconds": time.perf_counter() - t0}
-
-        source = str(item.image_dir) if is_seq else item
-        live = not is_seq and is_live_source(source)
-        video = stack.enter_context(VideoSource(source, fps=cfg.fps or (item.fps if is_seq else None), live=live,
-                                                max_frames=cfg.max_frames))
-        fps = video.info.fps
-        tracker = build_tracker(cfg, spec, fps=fps)
-        writer = stack.enter_context(VideoSink(cfg.out_video if not many else Path(cfg.out_video) /
-                                               f"{name}.annotated.mp4", fps)) if cfg.out_video else None
-        window = stack.enter_context(LiveWindow(f"vidgru track - {name}")) if show else None
-        trails = TrailHistory(max_age_s=cfg.trail_s)
-        total = video.info.frame_count
-        total = min(total, cfg.max_frames) if total and cfg.max_frames else total
-        bar = tqdm(total=total, desc=name, unit="frame", disable=quiet or live, leave=False)
-        app = embedder() if cfg.appearance else None
-        batch = 1 if live else 4
-        tick, rate = time.perf_counter(), 0.0
-        try:
-            for frame, ft in track_frames(video, detector, tracker, embedder=app, detect_every=cfg.detect_every,
-                                          batch_size=batch):
-                for sink in sinks:
-                    sink.write(ft)
-                ids.update(t.track_id for t in ft.tracks)
-                frames_done += 1
-                bar.update()
-                if writer or window:
-                    now = time.perf_counter()
-                    rate = 0.9 * rate + 0.1 / max(now - tick, 1e-6) if rate else 1.0 / max(now - tick, 1e-6)
-                    tick = now
-                    trails.update(ft)
-                    image = draw_tracks(frame.image, ft, trails, fps=rate if window else None)
-                    if writer:
-                        writer.write(image)
-                    if window and not window.show(image):
-                        break  # q, Esc or the window closed
-        except KeyboardInterrupt:
-            bar.close()
-            if not live:
-                raise
-            click.echo("stopped", err=True)
-        bar.close()
-    return {"name": name, "frames": frames_done, "tracks": len(ids), "seconds": time.perf_counter() - t0}
-
-
 @cli.command()
 @click.argument("source", required=False)
 @click.option("--webcam", type=int, is_flag=False, flag_value=0, default=None, metavar="[INDEX]",
@@ -629,7 +410,7 @@ def _track_one(item, cfg: TrackConfig, *, show: bool, many: bool, quiet: bool, e
 @click.option("--show/--no-show", default=None, help="Live window with boxes, IDs, trails and FPS (q or Esc "
               "quits). Default: on for --webcam, off otherwise.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@config_options(TrackConfig, TRACK_HELPS)
+@config_options(TrackConfig)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
     """Track objects in a video, camera, stream or MOTChallenge sequence.
@@ -648,7 +429,10 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
       vidgru track MOT15/train/TUD-Campus --detector file --mot TUD-Campus.txt
       vidgru track MOT15/train --mot runs/        # every sequence; then: vidgru eval-track
     """
-    from vidgru.track.pipeline import appearance_embedder
+    from tqdm import tqdm
+
+    from vidgru.track.pipeline import TrackOutputs, appearance_embedder, input_name, track_source
+    from vidgru.video import is_live_source
 
     cfg = build_config(TrackConfig, config_file, **_overrides(TrackConfig, kwargs))
     items = _track_inputs(source, webcam)
@@ -657,7 +441,7 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
     many = len(items) > 1
     if many and show:
         raise click.UsageError("--show works with one source at a time")
-    cache: dict = {}
+    detectors: dict = {}
     embedders: list = []
 
     def embedder():
@@ -667,19 +451,25 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
 
     failures = 0
     for item in items:
+        name = input_name(item)
+        live = isinstance(item, int) or (isinstance(item, str) and is_live_source(item))
+        bar = tqdm(desc=name, unit="frame", disable=quiet or live, leave=False)
         try:
-            summary = _track_one(item, cfg, show=show, many=many, quiet=quiet, embedder=embedder,
-                                 detector_cache=cache)
+            summary = track_source(item, cfg, TrackOutputs.for_input(cfg, name, many=many), detectors=detectors,
+                                   embedder=embedder, show=show, progress=bar)
         except VidgruError as exc:
             if not many:
                 raise
             failures += 1
             click.echo(f"error: {exc}", err=True)
             continue
+        finally:
+            bar.close()
+        if summary.stopped:
+            click.echo("stopped", err=True)
         if not quiet:
-            rate = summary["frames"] / max(summary["seconds"], 1e-9)
-            click.echo(f"{summary['name']}: {summary['frames']} frames, {summary['tracks']} tracks, "
-                       f"{rate:.1f} frames/s", err=True)
+            click.echo(f"{summary.name}: {summary.frames} frames, {summary.tracks} tracks, "
+                       f"{summary.frames_per_s:.1f} frames/s", err=True)
     if failures:
         click.echo(f"{failures} of {len(items)} inputs failed", err=True)
         sys.exit(EXIT_SOME_FAILED)
@@ -687,29 +477,10 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
 
 # ------------------------------------------------------------------------------------ train-motion / eval
 
-MOTION_TRAIN_HELPS = {
-    "out": "Where to write the GRU state model (a JSON of metrics goes next to it).",
-    "val": "Sequences held out for validation: names or glob patterns, comma-separated (GRU vs Kalman is "
-           "reported on them, per data set).",
-    "exclude": "Sequences not used at all: names or glob patterns, comma-separated (e.g. a test sequence).",
-    "first_half": "Sequences of which only the first half is used: names or glob patterns, comma-separated "
-                  "(e.g. 'MOT17-*' when evaluating on the MOT17 val-half protocol).",
-    "dataset_weights": "Share of training windows per data set, NAME=W,... (data sets are the DATA folders, "
-                       "named as printed at the start). Unnamed data sets weigh 1: by default each gets an "
-                       "equal share, however many trajectories it has.",
-    "steps": "Optimisation steps.",
-    "batch_size": "Trajectory windows per step.",
-    "window": "Frames per training window.",
-    "lr": "Peak learning rate (one-cycle schedule).",
-    "hidden_size": "GRU hidden size.",
-    "seed": "Random seed.",
-}
-
-
 @cli.command("train-motion")
 @click.argument("data", nargs=-1, required=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@config_options(MotionTrainSettings, MOTION_TRAIN_HELPS)
+@config_options(MotionTrainSettings)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train_motion(data, config_file, quiet, **kwargs) -> None:
     """Train the GRU track-state model on MOTChallenge-format ground truth.

@@ -19,13 +19,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from vidgru.choices import HEADS, POOLINGS
 from vidgru.errors import CheckpointError, ConfigError
 
 CHECKPOINT_FORMAT = "vidgru.clip-classifier"
 CHECKPOINT_VERSION = 1
 
-HEADS = ("gru", "mean")
-POOLINGS = ("last", "mean", "attention")
 
 
 @dataclass(frozen=True)

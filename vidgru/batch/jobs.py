@@ -20,7 +20,6 @@ Test hooks: ``VIDGRU_BATCH_CRASH_ON=<text>`` makes a job ``os.abort()`` on input
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import time
@@ -31,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from vidgru.config import BatchConfig, TrackConfig
+from vidgru.config import BatchConfig
+from vidgru.settings import TrackSettings
 from vidgru.errors import ConfigError, VidgruError
 
 STAGING_DIR = ".staging"  # under the output folder: track outputs wait here until they are complete
@@ -248,71 +248,47 @@ class TrackResources:
     embedder: Any = None
 
 
-def run_track_job(source: str, cfg: TrackConfig, workdir: Path, *, out_video: bool,
+def run_track_job(source: str, cfg: TrackSettings, workdir: Path, *, out_video: bool,
                   resources: TrackResources | None = None) -> JobDone:
-    """Track one video and write ``mot.txt``, ``jsonl`` (and ``annotated.mp4``) into ``workdir``.
+    """Track one video (:func:`vidgru.track.pipeline.track_source`) and write ``mot.txt``, ``jsonl`` (and
+    ``annotated.mp4``) into ``workdir``.
 
     Returns a :class:`JobDone` whose ``files`` map those keys to the complete files. Raises VidgruError for
     unreadable input or a bad detector; nothing is left in ``workdir`` on failure.
     """
-    from vidgru.sinks import MotSink, TrackJsonlSink, TrailHistory, VideoSink, draw_tracks
-    from vidgru.track.pipeline import appearance_embedder, build_detector, build_tracker, track_frames
-    from vidgru.video import VideoSource
+    from vidgru.track.pipeline import TrackOutputs, appearance_embedder, track_source
 
     _test_hooks(source)
     resources = resources or TrackResources()
-    spec = track_detector_spec(cfg)
-    if spec not in resources.detectors:
-        resources.detectors[spec] = build_detector(cfg, spec)
-    detector = resources.detectors[spec]
-    detector.reset()
-    if cfg.appearance and resources.embedder is None:
-        resources.embedder = appearance_embedder(device=cfg.device, runtime=cfg.runtime)
+
+    def embedder():
+        if resources.embedder is None:
+            resources.embedder = appearance_embedder(device=cfg.device, runtime=cfg.runtime)
+        return resources.embedder
+
+    track_detector_spec(cfg)  # ConfigError for detectors that need MOTChallenge sequences
     workdir.mkdir(parents=True, exist_ok=True)
     files = {"mot.txt": workdir / "tracks.mot.txt", "jsonl": workdir / "tracks.jsonl"}
     if out_video:
         files["annotated.mp4"] = workdir / "annotated.mp4"
-    frames, ids = 0, set()
     try:
-        with VideoSource(source, fps=cfg.fps, max_frames=cfg.max_frames) as video, \
-                MotSink(files["mot.txt"]) as mot, TrackJsonlSink(files["jsonl"]) as jsonl:
-            tracker = build_tracker(cfg, spec, fps=video.info.fps)
-            writer = VideoSink(files["annotated.mp4"], video.info.fps) if out_video else None
-            trails = TrailHistory(max_age_s=cfg.trail_s)
-            with writer if writer is not None else contextlib.nullcontext():
-                for frame, ft in track_frames(video, detector, tracker, embedder=resources.embedder,
-                                              detect_every=cfg.detect_every, batch_size=4):
-                    mot.write(ft)
-                    jsonl.write(ft)
-                    ids.update(t.track_id for t in ft.tracks)
-                    frames += 1
-                    if writer is not None:
-                        trails.update(ft)
-                        writer.write(draw_tracks(frame.image, ft, trails))
+        summary = track_source(source, cfg, TrackOutputs(files["mot.txt"], files["jsonl"], files.get("annotated.mp4")),
+                               detectors=resources.detectors, embedder=embedder)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)  # the sinks may have renamed partial files into place
         raise
-    return JobDone(0, frames, {k: str(v) for k, v in files.items()}, {"tracks": len(ids)})
+    return JobDone(0, summary.frames, {k: str(v) for k, v in files.items()}, {"tracks": summary.tracks})
 
 
 def run_annotate_job(source: str, segments: list[dict[str, Any]], duration_s: float, fps: float | None,
                      target: Path) -> JobDone:
-    """Draw a classification's current segment label on every frame of ``source`` into ``target`` (mp4)."""
-    from vidgru.sinks import VideoSink, draw_label
-    from vidgru.video import VideoSource
+    """Draw a classification's labels (its JSON ``segments``) on every frame of ``source`` into ``target``
+    (:func:`vidgru.classify.write_label_video`)."""
+    from vidgru.classify import write_label_video
+    from vidgru.types import Segment
 
-    frames = 0
-    with VideoSource(source, fps=fps) as src, VideoSink(target, src.info.fps) as sink:
-        seg_i = 0
-        for frame in src:
-            while seg_i < len(segments) - 1 and frame.timestamp_s >= segments[seg_i]["end_s"]:
-                seg_i += 1
-            seg = segments[seg_i]
-            sink.write(draw_label(frame.image, f"{seg['label']} {seg['score']:.2f}",
-                                  progress=frame.timestamp_s / max(duration_s, 1e-6)))
-            frames += 1
-    return JobDone(0, frames, {"annotated.mp4": str(target)})
-
+    segs = [Segment(float(d["start_s"]), float(d["end_s"]), str(d["label"]), float(d["score"])) for d in segments]
+    return JobDone(0, write_label_video(source, segs, duration_s, target, fps=fps), {"annotated.mp4": str(target)})
 
 
 def describe_error(exc: BaseException) -> str:
@@ -321,7 +297,7 @@ def describe_error(exc: BaseException) -> str:
     return text if isinstance(exc, VidgruError) else f"{type(exc).__name__}: {text}"
 
 
-def track_detector_spec(cfg: TrackConfig) -> str:
+def track_detector_spec(cfg: TrackSettings) -> str:
     """The track task's detector spec (``torchvision:<name>``, ``onnx:PATH``, ``motion``), default filled in.
     Raises ConfigError for ``file`` detectors, which need MOTChallenge sequences."""
     from vidgru.track.pipeline import DEFAULT_DETECTOR

@@ -1,20 +1,27 @@
-"""Source -> detector -> (crop embeddings) -> tracker, one frame at a time.
+"""Source -> detector -> (crop embeddings) -> tracker -> sinks: tracking one input.
 
-:func:`track_frames` is the loop behind ``vidgru track`` (and the batch runner): it yields each frame with its
-tracks, and leaves drawing, writing and showing to the caller. MOTChallenge sequences without images are
-tracked from their det.txt alone (:func:`track_sequence_detections`).
+:func:`track_source` is the one per-input job behind ``vidgru track`` and ``vidgru batch --task track``: it opens
+the source (a video, image folder, camera, stream or MOTChallenge sequence), tracks it and writes the requested
+outputs (:class:`TrackOutputs`), returning a :class:`TrackSummary`. Inside, :func:`track_frames` yields each
+frame with its tracks; MOTChallenge sequences without images are tracked from their det.txt alone
+(:func:`track_sequence_detections`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import replace
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from vidgru.config import TrackConfig
-from vidgru.track.tracker import Tracker, TrackerConfig
+from vidgru.errors import VidgruError
+from vidgru.settings import TrackSettings
+from vidgru.track.tracker import StateModel, Tracker, TrackerConfig
 from vidgru.types import Detections, Frame, FrameTracks
 
 log = logging.getLogger(__name__)
@@ -33,7 +40,7 @@ def detector_family(spec: str) -> str:
     return spec.split(":", 1)[0]
 
 
-def build_detector(cfg: TrackConfig, spec: str):
+def build_detector(cfg: TrackSettings, spec: str):
     """The detector ``spec`` (``torchvision:<name>``, ``onnx:PATH``, ``motion`` or ``file:PATH``) with the
     filtering and device settings of ``cfg``."""
     from vidgru.detect import create_detector
@@ -42,7 +49,7 @@ def build_detector(cfg: TrackConfig, spec: str):
                            min_box_size=cfg.min_box_size, device=cfg.device, weights=cfg.weights)
 
 
-def tracker_config_for(cfg: TrackConfig, detector_spec: str) -> TrackerConfig:
+def tracker_config_for(cfg: TrackSettings, detector_spec: str) -> TrackerConfig:
     """The tracker settings for ``cfg``, filling unset thresholds with the defaults of the detector family."""
     high, new = _THRESHOLDS.get(detector_family(detector_spec), (0.5, 0.6))
     base = TrackerConfig()
@@ -57,13 +64,14 @@ def tracker_config_for(cfg: TrackConfig, detector_spec: str) -> TrackerConfig:
     )
 
 
-def build_tracker(cfg: TrackConfig, detector_spec: str, *, fps: float | None = None) -> Tracker:
-    """A :class:`Tracker` with the motion model ``cfg.motion`` (the shipped GRU model unless
-    ``cfg.motion_model`` names another)."""
-    if cfg.motion == "gru":
+def build_tracker(cfg: TrackSettings, detector_spec: str, *, fps: float | None = None) -> Tracker:
+    """A :class:`Tracker` with the state model ``cfg.state_model`` (the shipped GRU model unless
+    ``cfg.state_model_file`` names another)."""
+    motion: StateModel
+    if cfg.state_model == "gru":
         from vidgru.track.gru_motion import GruBank
 
-        motion = GruBank(cfg.motion_model, dt_s=1.0 / fps if fps else 0.1)
+        motion = GruBank(cfg.state_model_file, dt_s=1.0 / fps if fps else 0.1)
     else:
         from vidgru.track.kalman import KalmanBank
 
@@ -142,3 +150,166 @@ def track_sequence_detections(detections: list[Detections], fps: float, tracker:
     """Track a MOTChallenge sequence from its detections alone (no images): frame i at time i / fps."""
     for i, dets in enumerate(detections):
         yield tracker.update(dets, i / fps, frame_index=i)
+
+
+# ------------------------------------------------------------------------------------------ one input, whole
+
+
+@dataclass(frozen=True)
+class TrackOutputs:
+    """Where one input's results go (None: not written): MOTChallenge txt, JSON Lines (``"-"``: stdout) and an
+    annotated mp4."""
+
+    mot: str | Path | None = None
+    jsonl: str | Path | None = None
+    video: str | Path | None = None
+
+    @classmethod
+    def for_input(cls, cfg: TrackSettings, name: str, *, many: bool) -> TrackOutputs:
+        """The outputs ``cfg`` asks for; with ``many`` inputs its paths are folders holding ``<name>.txt``,
+        ``<name>.jsonl`` and ``<name>.annotated.mp4`` (JSON Lines to stdout stay on stdout)."""
+        if not many:
+            return cls(cfg.mot, cfg.json, cfg.out_video)
+        return cls(Path(cfg.mot) / f"{name}.txt" if cfg.mot else None,
+                   cfg.json if cfg.json in (None, "-") else Path(cfg.json) / f"{name}.jsonl",
+                   Path(cfg.out_video) / f"{name}.annotated.mp4" if cfg.out_video else None)
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    """What tracking one input did: its name, frames processed, distinct track IDs reported, wall time, and
+    whether a live source was stopped by the user (Ctrl-C, or q/Esc in the window)."""
+
+    name: str
+    frames: int
+    tracks: int
+    seconds: float
+    stopped: bool = False
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / max(self.seconds, 1e-9)
+
+
+def input_name(item: Any) -> str:
+    """A short name for a track input: the sequence name, ``camera<N>`` or the file/folder stem."""
+    from vidgru.mot import MotSequence
+
+    if isinstance(item, MotSequence):
+        return item.name
+    return f"camera{item}" if isinstance(item, int) else Path(str(item)).stem
+
+
+def detector_spec_for(cfg: TrackSettings, item: Any) -> str:
+    """The detector spec for ``item``: ``cfg.detector``, or ``file`` for a MOTChallenge sequence and the
+    torchvision default otherwise; ``file`` is resolved to the sequence's det.txt."""
+    from vidgru.mot import MotSequence
+
+    is_seq = isinstance(item, MotSequence)
+    spec = cfg.detector or ("file" if is_seq else DEFAULT_DETECTOR)
+    if spec == "file":
+        if not is_seq:
+            raise VidgruError("--detector file needs a MOTChallenge sequence folder (or file:PATH to a det.txt)")
+        from vidgru.detect import sequence_detections_path
+
+        spec = f"file:{sequence_detections_path(item.path)}"
+    return spec
+
+
+def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detectors: dict[str, Any] | None = None,
+                 embedder: Callable[[], Any] | None = None, show: bool = False, progress: Any = None,
+                 detect_batch: int = 4) -> TrackSummary:
+    """Track one input and write its outputs.
+
+    Args:
+        item: a video file, image folder or glob, stream URL, camera index (int), or a
+            :class:`~vidgru.mot.MotSequence` (tracked from its det.txt; without images, no frames are read).
+        cfg: the tracking settings (detector, state model, thresholds, frame rate, frame limit...).
+        outputs: where results go; files are written whole (on an error or Ctrl-C the results so far are kept).
+        detectors: a cache of built detectors by spec, reused across inputs (models are built once).
+        embedder: returns the appearance embedder, called only when ``cfg.appearance`` and there are frames.
+        show: show a live window (q, Esc or closing it stops).
+        progress: an optional tqdm-like bar (``total`` is set here, ``update(1)`` per frame).
+        detect_batch: frames per detector call for files (live sources use 1, for latency).
+
+    Raises:
+        VidgruError: unreadable input, a bad detector, no frames to draw or show for an image-less sequence.
+    """
+    from vidgru.mot import MotSequence
+    from vidgru.sinks import LiveWindow, MotSink, TrackJsonlSink, TrailHistory, VideoSink, draw_tracks
+    from vidgru.video import VideoSource, is_live_source
+
+    name = input_name(item)
+    spec = detector_spec_for(cfg, item)
+    detectors = {} if detectors is None else detectors
+    if spec not in detectors:  # models are built once for all inputs; det.txt files are per sequence
+        detectors[spec] = build_detector(cfg, spec)
+    detector = detectors[spec]
+    detector.reset()
+    is_seq = isinstance(item, MotSequence)
+    frames_done, ids, stopped = 0, set(), False
+    t0 = time.perf_counter()
+
+    def record(ft: FrameTracks, sinks: list) -> None:
+        nonlocal frames_done
+        for sink in sinks:
+            sink.write(ft)
+        ids.update(t.track_id for t in ft.tracks)
+        frames_done += 1
+        if progress is not None:
+            progress.update(1)
+
+    with contextlib.ExitStack() as stack:
+        sinks = []
+        if outputs.mot:
+            sinks.append(stack.enter_context(MotSink(outputs.mot)))
+        if outputs.jsonl:
+            sinks.append(stack.enter_context(TrackJsonlSink(outputs.jsonl)))
+        if is_seq and item.image_dir is None:
+            # Detections only (MOT15 here has no images): motion-only tracking, no video.
+            if outputs.video or show:
+                raise VidgruError(f"{item.path}: the sequence has no images, so there is nothing to draw or show")
+            n = item.length or (max(detector.detections, default=-1) + 1)
+            n = min(n, cfg.max_frames) if cfg.max_frames else n
+            if progress is not None:
+                progress.total = n
+            dets = [detector.detections.get(i, Detections.empty()) for i in range(n)]
+            fps = cfg.fps or item.fps
+            for ft in track_sequence_detections(dets, fps, build_tracker(cfg, spec, fps=fps)):
+                record(ft, sinks)
+            return TrackSummary(name, frames_done, len(ids), time.perf_counter() - t0)
+
+        source = str(item.image_dir) if is_seq else item
+        live = not is_seq and is_live_source(source)
+        video = stack.enter_context(VideoSource(source, fps=cfg.fps or (item.fps if is_seq else None), live=live,
+                                                max_frames=cfg.max_frames))
+        fps = video.info.fps
+        tracker = build_tracker(cfg, spec, fps=fps)
+        writer = stack.enter_context(VideoSink(outputs.video, fps)) if outputs.video else None
+        window = stack.enter_context(LiveWindow(f"vidgru track - {name}")) if show else None
+        trails = TrailHistory(max_age_s=cfg.trail_s)
+        if progress is not None and not live:
+            total = video.info.frame_count
+            progress.total = min(total, cfg.max_frames) if total and cfg.max_frames else total
+        app = embedder() if cfg.appearance and embedder is not None else None
+        tick, rate = time.perf_counter(), 0.0
+        try:
+            for frame, ft in track_frames(video, detector, tracker, embedder=app, detect_every=cfg.detect_every,
+                                          batch_size=1 if live else detect_batch):
+                record(ft, sinks)
+                if writer or window:
+                    now = time.perf_counter()
+                    rate = 0.9 * rate + 0.1 / max(now - tick, 1e-6) if rate else 1.0 / max(now - tick, 1e-6)
+                    tick = now
+                    trails.update(ft)
+                    image = draw_tracks(frame.image, ft, trails, fps=rate if window else None)
+                    if writer:
+                        writer.write(image)
+                    if window and not window.show(image):
+                        stopped = True  # q, Esc or the window closed
+                        break
+        except KeyboardInterrupt:
+            if not live:
+                raise
+            stopped = True
+    return TrackSummary(name, frames_done, len(ids), time.perf_counter() - t0, stopped)

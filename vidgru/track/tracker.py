@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -46,14 +47,42 @@ class TrackerConfig:
     feature_momentum: float = 0.9  # EMA of a track's appearance embedding
 
 
+@runtime_checkable
+class StateModel(Protocol):
+    """A bank of per-track box states, one row per track, advanced together (``KalmanBank``, ``GruBank``).
+    Boxes are (N, 4) float xyxy pixels; rows follow the tracker's track order."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(N, 4) smoothed boxes."""
+
+    @property
+    def spread(self) -> np.ndarray:
+        """(N, 4) error scale of the last prediction (box units), for the association's likelihood."""
+
+    def predict(self) -> np.ndarray:
+        """Advance every track one step; returns the (N, 4) predicted boxes."""
+
+    def update(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, dt_s: float | None = None) -> None:
+        """Correct the tracks ``rows`` (K,) with their matched ``boxes`` (K, 4) and ``scores`` (K,); the others
+        coast. ``dt_s``: seconds since the previous update."""
+
+    def add(self, boxes: np.ndarray, scores: np.ndarray) -> None:
+        """Start new rows at the end from (M, 4) boxes."""
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the rows where ``mask`` (N,) is False."""
+
+
 class Tracker:
     """Multi-object tracker. ``update(detections, timestamp_s)`` once per frame, in order; ``reset()`` before a
     new video. IDs start at 1 for each tracker instance.
 
     Args:
-        motion: a state model bank (``KalmanBank`` or ``GruBank``) holding the box state of every track:
-            ``predict()`` -> (N, 4) xyxy, ``spread`` (N, 4) error scales, ``update(rows, boxes, scores, dt_s)``,
-            ``boxes`` (N, 4) smoothed xyxy, ``add(boxes, scores)``, ``keep(mask)``.
+        motion: the state model bank (:class:`StateModel`: ``KalmanBank`` or ``GruBank``) holding the box
+            state of every track.
         config: association and life-cycle settings.
 
     Example::
@@ -63,7 +92,7 @@ class Tracker:
             tracks = tracker.update(dets, frame.timestamp_s)
     """
 
-    def __init__(self, *, motion, config: TrackerConfig | None = None) -> None:
+    def __init__(self, *, motion: StateModel, config: TrackerConfig | None = None) -> None:
         self.motion = motion
         self.config = config or TrackerConfig()
         self.reset()

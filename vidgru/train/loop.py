@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidgru.config import TrainConfig
+from vidgru.settings import TrainSettings
 from vidgru.errors import ConfigError, DatasetError, VideoOpenError
 from vidgru.motion_features import MotionSpec, descriptor_permutation
 from vidgru.train.cache import CachedEmbeddings, EmbeddingCache
@@ -191,7 +191,7 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train_clip_model(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
+def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResult:
     """Train a clip classifier as described by ``cfg``; writes the checkpoint, a metrics JSON, a training-curve
     PNG and a confusion-matrix PNG next to ``cfg.out``."""
     import torch
