@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +21,7 @@ import numpy as np
 from vidgru.errors import CheckpointError, ConfigError
 from vidgru.motion_features import MotionSpec
 from vidgru.temporal import ClipCheckpoint, load_checkpoint
-from vidgru.types import ClipResult, Segment, VideoInfo, WindowPrediction
+from vidgru.types import ClipResult, Frame, Segment, VideoInfo, WindowPrediction
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,40 @@ class EmbeddedVideo:
     duration_s: float
 
 
+@dataclass(frozen=True)
+class CropBatch:
+    """Consecutive sampled frames of one source, cropped for the backbone: ``timestamps_s`` (n,) seconds and
+    ``crops`` (n, s, s, 3) uint8 RGB."""
+
+    timestamps_s: np.ndarray
+    crops: np.ndarray
+
+
+def crop_batches(frames: Iterable[Frame], preprocess, size: int) -> Iterator[CropBatch]:
+    """Centre-crop sampled frames with the backbone's ``preprocess`` and group them ``size`` at a time (the last
+    batch may be shorter). Only the crops of one batch are held at once. The one decode-and-crop path of
+    classification: :func:`embed_video`, :meth:`ClipClassifier.stream` and the batch workers all read this."""
+    stamps: list[float] = []
+    crops: list[np.ndarray] = []
+    for frame in frames:
+        crops.append(preprocess.crop(frame.image))
+        stamps.append(frame.timestamp_s)
+        if len(crops) == size:
+            yield CropBatch(np.asarray(stamps, np.float64), np.stack(crops))
+            stamps, crops = [], []
+    if crops:
+        yield CropBatch(np.asarray(stamps, np.float64), np.stack(crops))
+
+
+def covered_duration(last_timestamp_s: float | None, info: VideoInfo, *, whole: bool) -> float:
+    """Seconds of video a classification covers: one frame past the last sampled frame, or the container's
+    duration when the whole video was read (``whole``) and it is longer (sampling may stop short of the end)."""
+    duration = last_timestamp_s + 1.0 / info.fps if last_timestamp_s is not None else 0.0
+    if whole and info.duration_s:
+        duration = max(duration, info.duration_s)
+    return duration
+
+
 def embed_video(
     source: str,
     embedder,
@@ -61,35 +95,24 @@ def embed_video(
     source's estimate and it advances by frames embedded."""
     from vidgru.video import VideoSource
 
-    batch: list[np.ndarray] = []
-    stamps: list[float] = []
+    stamps: list[np.ndarray] = []
     chunks: list[np.ndarray] = []
-    size = getattr(embedder, "batch_size", 32)
     stream = embedder.new_stream()  # motion descriptors continue across batches of this video
     with VideoSource(source, sample_fps=sample_fps, fps=fps, max_frames=max_frames) as src:
         if progress is not None:
             progress.total = src.estimated_output_frames()
             progress.refresh()
-        for frame in src:
-            batch.append(embedder.preprocess.crop(frame.image))
-            stamps.append(frame.timestamp_s)
-            if len(batch) == size:
-                chunks.append(embedder.embed(np.stack(batch), stream))
-                if progress is not None:
-                    progress.update(len(batch))
-                batch.clear()
-        if batch:
-            chunks.append(embedder.embed(np.stack(batch), stream))
+        for batch in crop_batches(src, embedder.preprocess, getattr(embedder, "batch_size", 32)):
+            chunks.append(embedder.embed(batch.crops, stream))
+            stamps.append(batch.timestamps_s)
             if progress is not None:
-                progress.update(len(batch))
+                progress.update(len(batch.crops))
         info = src.info
     emb = np.concatenate(chunks) if chunks else np.zeros((0, embedder.embed_dim), np.float32)
-    # Time covered: up to one frame past the last sampled frame, or the container's duration when the whole
-    # video was read (sampling may stop short of the end).
-    duration = stamps[-1] + 1.0 / info.fps if stamps else 0.0
-    if (max_frames is None or len(stamps) < max_frames) and info.duration_s:
-        duration = max(duration, info.duration_s)
-    return EmbeddedVideo(source, info, np.asarray(stamps, np.float64), emb, duration)
+    times = np.concatenate(stamps) if stamps else np.zeros(0, np.float64)
+    whole = max_frames is None or len(times) < max_frames
+    duration = covered_duration(float(times[-1]) if len(times) else None, info, whole=whole)
+    return EmbeddedVideo(source, info, times, emb, duration)
 
 
 def window_starts(duration_s: float, window_s: float, stride_s: float) -> list[float]:
@@ -261,15 +284,13 @@ class ClipClassifier:
 
         stateful = hasattr(self.net, "forward_stream")
         per_stride = max(1, round(self.stride_s * self.sample_fps))
-        hidden, prev, buf, stamps = None, None, [], []
+        hidden, prev = None, None
         motion = self.embedder.new_stream()
         with VideoSource(source, sample_fps=self.sample_fps, fps=fps, **source_options) as src:
-            for frame in src:
-                buf.append(self.embedder.preprocess.crop(frame.image))
-                stamps.append(frame.timestamp_s)
-                if len(buf) < per_stride:
-                    continue
-                x = torch.from_numpy(self.embedder.embed(np.stack(buf), motion)).to(self.device)[None]  # (1, T, D)
+            for batch in crop_batches(src, self.embedder.preprocess, per_stride):
+                if len(batch.crops) < per_stride:
+                    break  # the source ended inside a stride
+                x = torch.from_numpy(self.embedder.embed(batch.crops, motion)).to(self.device)[None]  # (1, T, D)
                 with torch.inference_mode():
                     if stateful:
                         logits, hidden = self.net.forward_stream(x, hidden=hidden, prev=prev)
@@ -278,8 +299,8 @@ class ClipClassifier:
                         logits = self.net(x)
                 p = logits.float().softmax(dim=1)[0].cpu().numpy()
                 k = int(p.argmax())
-                yield WindowPrediction(stamps[0], stamps[-1], self.class_names[k], float(p[k]), p)
-                buf, stamps = [], []
+                yield WindowPrediction(float(batch.timestamps_s[0]), float(batch.timestamps_s[-1]),
+                                       self.class_names[k], float(p[k]), p)
 
 
 def write_label_video(source: str, segments: Sequence[Segment], duration_s: float, target: str | Path, *,

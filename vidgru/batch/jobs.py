@@ -189,38 +189,22 @@ def decode_chunks(job: int, source: str, spec: DecodeSpec) -> Iterator[DecodedCh
     when ``spec.flow_gaps``), then a :class:`DecodeEnd`. The duration rule is
     :func:`vidgru.classify.embed_video`'s: one frame past the last sample, or the container's duration when
     longer. Raises VideoOpenError for unreadable input."""
+    from vidgru.classify import covered_duration, crop_batches
     from vidgru.motion_features import GlobalMotionStream
     from vidgru.video import VideoSource
 
     flow = GlobalMotionStream(spec.flow_gaps) if spec.flow_gaps else None
-
-    def chunk(stamps: list[float], crops: list[np.ndarray]) -> DecodedChunk:
-        stacked = np.stack(crops)
-        return DecodedChunk(job, np.asarray(stamps, np.float64), stacked,
-                            flow.update(stacked) if flow is not None else None)
-
     _test_hooks(source)
-    stamps: list[float] = []
-    crops: list[np.ndarray] = []
-    n = 0
-    last = None
+    n, last = 0, None
     with VideoSource(source, sample_fps=spec.sample_fps, fps=spec.fps) as src:
-        for frame in src:
-            crops.append(spec.preprocess.crop(frame.image))
-            stamps.append(frame.timestamp_s)
-            last = frame.timestamp_s
-            n += 1
-            if len(crops) == CHUNK_FRAMES:
-                yield chunk(stamps, crops)
-                stamps, crops = [], []
-        if crops:
-            yield chunk(stamps, crops)
+        for batch in crop_batches(src, spec.preprocess, CHUNK_FRAMES):
+            yield DecodedChunk(job, batch.timestamps_s, batch.crops,
+                               flow.update(batch.crops) if flow is not None else None)
+            n += len(batch.crops)
+            last = float(batch.timestamps_s[-1])
         info = src.info
         decoded = src.decoded_frames
-    duration = last + 1.0 / info.fps if last is not None else 0.0
-    if info.duration_s:
-        duration = max(duration, info.duration_s)
-    yield DecodeEnd(job, info, duration, n, decoded)
+    yield DecodeEnd(job, info, covered_duration(last, info, whole=True), n, decoded)
 
 
 def decode_whole(source: str, spec: DecodeSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, DecodeEnd]:
