@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidgru.fileio import sha256_file, sha256_update_file, write_bytes_atomic
+
 MANIFEST_NAME = "manifest.jsonl"
 RECORD_VERSION = 1
 
@@ -142,9 +144,7 @@ def file_fingerprint(path: str | Path, *, content_hash: bool = False) -> dict[st
         return {"size": size, "mtime_ns": max((f.stat().st_mtime_ns for f in files), default=0)}
     h = hashlib.sha256()
     for f in files:
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                h.update(chunk)
+        sha256_update_file(h, f)
     return {"size": size, "sha256": h.hexdigest()}
 
 
@@ -155,22 +155,13 @@ def settings_fingerprint(settings: dict[str, Any]) -> str:
 
 def file_digest(path: str | Path) -> str:
     """The first 16 hex digits of a file's sha256 (a model or weights file in the settings hash)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    return sha256_file(path, 16)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through ``<path>.partial`` (flushed, fsync'ed, then renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` whole or not at all: through a temporary file in the same folder, fsync'ed,
+    then renamed (:func:`vidgru.fileio.write_bytes_atomic`)."""
+    write_bytes_atomic(path, data, sync=True)
 
 
 # ------------------------------------------------------------------------------------------------ resume
