@@ -130,6 +130,114 @@ def test_config_checks_its_choices():
         BatchConfig(executor="ray", file_timeout_s=60)
 
 
+def test_executors_and_runner_import_no_cycle():
+    """The runner picks an executor; executors know only the work records (vidgru.batch.work), never the runner.
+    Every import counts: inside functions and TYPE_CHECKING blocks too."""
+    import ast
+
+    import vidgru.batch
+
+    folder = Path(vidgru.batch.__file__).parent
+    modules = {("vidgru.batch" if f.stem == "__init__" else f"vidgru.batch.{f.stem}"): f for f in folder.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.stem == "__init__" else name.rsplit(".", 1)[0]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{parent}.{base}" if base else parent
+                deps.update([base, *(f"{base}.{a.name}" for a in node.names)])
+        graph[name] = {d for d in deps if d in modules and d != name}
+    assert "vidgru.batch.runner" not in graph["vidgru.batch.local"] | graph["vidgru.batch.ray_executor"]
+    assert graph["vidgru.batch.work"] <= {"vidgru.batch.jobs"}
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for dep in graph[todo.pop()] - seen:
+                seen.add(dep)
+                todo.append(dep)
+        return seen
+
+    assert [m for m in sorted(graph) if m in reachable(m)] == []  # no module imports itself through others
+
+
+class _ScriptedExecutor:
+    """Yields set outcomes in its own order, as a real executor would, with no workers: a.mp4 done (content and
+    a staged file), b.mp4 done without its annotated video, c.mp4 failed."""
+
+    def __init__(self, staging: Path) -> None:
+        self.staging = staging
+        self.closed = False
+
+    def run(self, items, *, on_frames):
+        from vidgru.batch.work import ItemDone, ItemFailed
+
+        a, b, c = items
+        self.staging.mkdir(parents=True)
+        video, lone = self.staging / "a.mp4", self.staging / "b.json"
+        video.write_bytes(b"video")
+        lone.write_bytes(b"{}")
+        try:
+            yield ItemFailed(c, "boom", time.perf_counter())
+            on_frames(7)
+            yield ItemDone(b, 7, {"json": str(lone)}, time.perf_counter())
+            yield ItemDone(a, 9, {"json": b'{"label": "x"}', "annotated.mp4": str(video)}, time.perf_counter())
+        finally:
+            self.closed = True
+
+
+@pytest.fixture
+def scripted(tmp_path, monkeypatch) -> tuple[Path, list[_ScriptedExecutor]]:
+    """Three tiny inputs, and batch runners that get a :class:`_ScriptedExecutor` (listed as they are made)."""
+    from vidgru.batch import BatchRunner
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a", "b", "c"):
+        (videos / f"{name}.mp4").write_bytes(name.encode())
+    made: list[_ScriptedExecutor] = []
+
+    def executor(runner: BatchRunner) -> _ScriptedExecutor:
+        made.append(_ScriptedExecutor(runner.staging))
+        return made[-1]
+
+    monkeypatch.setattr(BatchRunner, "executor", executor)
+    return videos, made
+
+
+def test_the_runner_alone_commits_outputs_and_records(tmp_path, scripted):
+    videos, executors = scripted
+    out = tmp_path / "out"
+    summary = run_batch([videos], BatchConfig(out=str(out), out_video=True))
+    assert [(r.relpath, r.status, r.frames) for r in summary.records] == [
+        ("a.mp4", "ok", 9), ("b.mp4", "failed", 0), ("c.mp4", "failed", 0)]  # input order
+    assert summary.records[0].outputs == ("a.json", "a.annotated.mp4")
+    assert (out / "a.json").read_bytes() == b'{"label": "x"}' and (out / "a.annotated.mp4").read_bytes() == b"video"
+    assert summary.records[1].error == "internal error: no b.annotated.mp4 was produced"
+    assert not (out / "b.json").exists() and summary.records[2].error == "boom"
+    assert [r.relpath for r in _records(out)] == ["c.mp4", "b.mp4", "a.mp4"]  # as they ended
+    assert executors[0].closed and not (out / ".staging").exists()
+
+
+def test_ctrl_c_while_recording_stops_the_executor(tmp_path, scripted):
+    videos, executors = scripted
+
+    def interrupt(record):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_batch([videos], BatchConfig(out=str(out), out_video=True), on_record=interrupt)
+    assert executors[0].closed and not (out / ".staging").exists()
+    assert [r.relpath for r in _records(out)] == ["c.mp4"]
+
+
 def test_mixed_batches_embed_each_video_as_if_alone(clips, classifier, monkeypatch):
     from vidgru.batch import DecodeSpec, decode_whole
 
@@ -304,7 +412,7 @@ def test_a_killed_run_resumes_without_redoing_finished_files(clips, tmp_path):
         r.relpath for r in second} - done_first
     assert {rel: (out / rel).with_suffix(".json").stat().st_mtime_ns for rel in done_first} == mtimes
     outputs = sorted(out.rglob("*.json"))
-    assert len(outputs) == 5 and not list(out.rglob("*.partial"))
+    assert len(outputs) == 5 and not list(out.rglob("*.partial*"))
     for path in outputs:
         assert json.loads(path.read_text())["label"]
 

@@ -25,13 +25,17 @@ Ray executor (``executor="ray"``): decoding (classify) or whole track jobs run a
 lives in a Ray actor (``num_gpus=1`` when the cluster has GPUs). The driver writes outputs and the manifest,
 with the same rules.
 
+Executors run work and yield outcomes; the runner alone moves outputs into place and writes the manifest.
 The modules, in the order data flows:
 
 - :mod:`~vidgru.batch.jobs`: inputs, output names, and the per-video jobs that run in workers;
 - :mod:`~vidgru.batch.manifest`: records, fingerprints, the settings hash, the resume rule, atomic writes;
+- :mod:`~vidgru.batch.work`: the join of runner and executors: work items, their outcomes, the
+  :class:`~vidgru.batch.work.Executor` protocol;
 - :mod:`~vidgru.batch.local`: the worker pool (crash isolation, time limit) and the local executor;
 - :mod:`~vidgru.batch.ray_executor`: the Ray executor;
-- :mod:`~vidgru.batch.runner`: :class:`BatchRunner` and :func:`run_batch`, shared by both executors.
+- :mod:`~vidgru.batch.runner`: :class:`BatchRunner` (plan, pick an executor, commit outputs and records) and
+  :func:`run_batch`.
 """
 
 from __future__ import annotations

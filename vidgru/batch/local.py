@@ -11,6 +11,8 @@ with ``file_timeout_s``, a worker that holds one input longer than that is kille
   runs the clip GRU on a video when its last chunk is in (and, with ``out_video``, hands the drawing back to
   a worker);
 - track: the whole per-video job runs in a worker.
+
+The executor yields each item's outcome (:mod:`vidgru.batch.work`); it writes no output and no record.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import os
 import signal
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +33,7 @@ import numpy as np
 from vidgru.batch.jobs import (
     DecodedChunk,
     DecodeEnd,
+    DecodeSpec,
     JobDone,
     JobFailed,
     TrackResources,
@@ -37,28 +41,54 @@ from vidgru.batch.jobs import (
     decode_spec_for,
     default_workers,
     describe_error,
-    match_outputs,
     run_annotate_job,
     run_track_job,
 )
-from vidgru.batch.manifest import FAILED, BatchRecord
+from vidgru.batch.work import ItemDone, ItemFailed, Outcome, WorkItem
 from vidgru.errors import VidgruError
 
 if TYPE_CHECKING:
-    from vidgru.batch.runner import BatchRunner, _Pending
+    from vidgru.config import BatchConfig, TrackConfig
 
 
 # ---------------------------------------------------------------------------------------- worker process
 
 
 @dataclass(frozen=True)
-class _Job:
-    """A message to a worker: what to do with one input."""
+class _DecodeJob:
+    """Decode ``source`` for classification; the worker answers with chunks, then a DecodeEnd."""
 
     job: int
-    kind: str  # decode, track, annotate
     source: str
-    args: dict[str, Any]
+    spec: DecodeSpec
+
+
+@dataclass(frozen=True)
+class _TrackJob:
+    """Track ``source`` into ``workdir``; the worker answers with a JobDone."""
+
+    job: int
+    source: str
+    config: TrackConfig
+    workdir: str
+    out_video: bool
+    threads: int  # torch threads in the worker
+
+
+@dataclass(frozen=True)
+class _AnnotateJob:
+    """Draw a classification's segments over ``source`` into ``target`` (mp4); the worker answers with a JobDone."""
+
+    job: int
+    source: str
+    segments: list[dict[str, Any]]
+    duration_s: float
+    fps: float | None
+    target: str
+
+
+_Job = _DecodeJob | _TrackJob | _AnnotateJob  # main process -> worker
+_Message = DecodedChunk | DecodeEnd | JobDone | JobFailed  # worker -> main process
 
 
 def _worker_main(conn) -> None:
@@ -76,22 +106,32 @@ def _worker_main(conn) -> None:
         if job is None:
             return
         try:
-            if job.kind == "decode":
-                for item in decode_chunks(job.job, job.source, job.args["spec"]):
+            if isinstance(job, _DecodeJob):
+                for item in decode_chunks(job.job, job.source, job.spec):
                     conn.send(item)
                 continue
-            if job.kind == "track":
+            if isinstance(job, _TrackJob):
                 import torch
 
-                torch.set_num_threads(job.args["threads"])
-                done = run_track_job(job.source, job.args["config"], Path(job.args["workdir"]),
-                                     out_video=job.args["out_video"], resources=resources)
+                torch.set_num_threads(job.threads)
+                done = run_track_job(job.source, job.config, Path(job.workdir), out_video=job.out_video,
+                                     resources=resources)
             else:
-                done = run_annotate_job(job.source, job.args["segments"], job.args["duration_s"], job.args["fps"],
-                                        Path(job.args["target"]))
+                done = run_annotate_job(job.source, job.segments, job.duration_s, job.fps, Path(job.target))
             conn.send(dataclasses.replace(done, job=job.job))
         except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
             conn.send(JobFailed(job.job, describe_error(exc)))
+
+
+@dataclass
+class _WorkerSlot:
+    """One worker process, the main process's end of its pipe, and the job it holds (None: idle)."""
+
+    proc: Any  # multiprocessing Process (spawn context)
+    conn: Any  # multiprocessing Connection
+    job: int | None = None
+    started: float = 0.0  # time.monotonic() when it took the job
+    overdue: bool = False  # killed for holding its job past the time limit
 
 
 class _WorkerPool:
@@ -105,34 +145,34 @@ class _WorkerPool:
 
         self._ctx = multiprocessing.get_context("spawn")
         self._file_timeout_s = file_timeout_s
-        self._slots: list[dict[str, Any]] = [self._start() for _ in range(size)]
+        self._slots: list[_WorkerSlot] = [self._start() for _ in range(size)]
         self._idle_deaths = 0  # workers that died holding no job: a broken environment, not a bad input
 
-    def _start(self) -> dict[str, Any]:
+    def _start(self) -> _WorkerSlot:
         parent, child = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(target=_worker_main, args=(child,), daemon=True, name="vidgru-batch-worker")
         proc.start()
         child.close()
-        return {"proc": proc, "conn": parent, "job": None, "started": 0.0, "overdue": False}
+        return _WorkerSlot(proc, parent)
 
     @property
     def idle(self) -> int:
-        return sum(s["job"] is None for s in self._slots)
+        return sum(s.job is None for s in self._slots)
 
     @property
     def busy(self) -> int:
         return len(self._slots) - self.idle
 
     def submit(self, job: _Job) -> None:
-        slot = next(s for s in self._slots if s["job"] is None)
-        slot["job"] = job.job
-        slot["started"] = time.monotonic()
-        slot["conn"].send(job)
+        slot = next(s for s in self._slots if s.job is None)
+        slot.job = job.job
+        slot.started = time.monotonic()
+        slot.conn.send(job)
 
     def release(self, job: int) -> None:
         for s in self._slots:
-            if s["job"] == job:
-                s["job"] = None
+            if s.job == job:
+                s.job = None
 
     def _kill_overdue(self) -> None:
         """Kill the workers that have held their job longer than the time limit; :meth:`poll` sees them die."""
@@ -140,21 +180,22 @@ class _WorkerPool:
             return
         now = time.monotonic()
         for s in self._slots:
-            if s["job"] is not None and not s["overdue"] and now - s["started"] > self._file_timeout_s:
-                s["overdue"] = True
-                s["proc"].kill()
+            if s.job is not None and not s.overdue and now - s.started > self._file_timeout_s:
+                s.overdue = True
+                s.proc.kill()
 
-    def poll(self, timeout: float) -> tuple[list[Any], list[tuple[int, str]]]:
-        """Messages that arrived (at most a few per worker) and ``(job, why)`` for workers that died or were
-        killed for running past the time limit."""
+    def poll(self, timeout: float) -> tuple[list[_Message], list[JobFailed]]:
+        """Messages that arrived (at most a few per worker), and a :class:`JobFailed` for the job of each worker
+        that died or was killed for running past the time limit."""
         from multiprocessing.connection import wait
 
         self._kill_overdue()
-        waitables = [s["conn"] for s in self._slots] + [s["proc"].sentinel for s in self._slots]
+        waitables = [s.conn for s in self._slots] + [s.proc.sentinel for s in self._slots]
         ready = set(wait(waitables, timeout=timeout))
-        messages, crashed = [], []
+        messages: list[_Message] = []
+        lost: list[JobFailed] = []
         for i, slot in enumerate(self._slots):
-            conn, proc = slot["conn"], slot["proc"]
+            conn, proc = slot.conn, slot.proc
             if conn in ready:
                 try:
                     for _ in range(4):
@@ -170,12 +211,12 @@ class _WorkerPool:
                         messages.append(conn.recv())
                 except (EOFError, OSError):
                     pass
-                if slot["job"] is not None and slot["overdue"]:
-                    crashed.append((slot["job"], f"exceeded the time limit of {self._file_timeout_s:g} s per file "
-                                                 "(--file-timeout-s); its worker process was killed"))
-                elif slot["job"] is not None:
-                    crashed.append((slot["job"], f"worker process crashed ({_exit_reason(proc.exitcode)}) "
-                                                 "while reading the file"))
+                if slot.job is not None and slot.overdue:
+                    lost.append(JobFailed(slot.job, f"exceeded the time limit of {self._file_timeout_s:g} s per "
+                                                    "file (--file-timeout-s); its worker process was killed"))
+                elif slot.job is not None:
+                    lost.append(JobFailed(slot.job, f"worker process crashed ({_exit_reason(proc.exitcode)}) "
+                                                    "while reading the file"))
                 else:
                     self._idle_deaths += 1
                     if self._idle_deaths > 2 * len(self._slots):
@@ -183,21 +224,21 @@ class _WorkerPool:
                                           f"({_exit_reason(proc.exitcode)}); run with -vv to see why")
                 conn.close()
                 self._slots[i] = self._start()
-        return messages, crashed
+        return messages, lost
 
     def close(self, *, kill: bool = False) -> None:
         for s in self._slots:
             try:
                 if not kill:
-                    s["conn"].send(None)
+                    s.conn.send(None)
             except (OSError, ValueError):
                 pass
         for s in self._slots:
-            s["proc"].join(timeout=0.2 if kill else 5)
-            if s["proc"].is_alive():
-                s["proc"].kill()
-                s["proc"].join(timeout=5)
-            s["conn"].close()
+            s.proc.join(timeout=0.2 if kill else 5)
+            if s.proc.is_alive():
+                s.proc.kill()
+                s.proc.join(timeout=5)
+            s.conn.close()
 
 
 def _exit_reason(code: int | None) -> str:
@@ -212,126 +253,146 @@ def _exit_reason(code: int | None) -> str:
 # ---------------------------------------------------------------------------------------- the executor
 
 
+@dataclass
+class _InFlight:
+    """An item between its dispatch and its outcome: what the local executor has of it so far."""
+
+    item: WorkItem
+    started: float = 0.0  # time.perf_counter() at dispatch
+    files: dict[str, bytes | str] = field(default_factory=dict)  # by kind: content, or a staged file's path
+    frames: int = 0
+    # classify: the item's motion stream in the shared embedder, its embedded chunks, and the end of decoding
+    stream: Any = None
+    stamps: list[np.ndarray] = field(default_factory=list)  # (n,) seconds per chunk
+    embeddings: list[np.ndarray] = field(default_factory=list)  # (n, D) per chunk
+    end: DecodeEnd | None = None
+    result: dict[str, Any] | None = None  # classify with out_video: the classification, waiting for its drawing
+
+
 class LocalExecutor:
-    """Runs a batch's pending inputs on a :class:`_WorkerPool` (see the module docstring); outputs and
-    records go through the :class:`~vidgru.batch.runner.BatchRunner`."""
+    """Runs work items on a :class:`_WorkerPool` (see the module docstring) and yields their outcomes.
 
-    def __init__(self, runner: BatchRunner) -> None:
-        self.runner = runner
-        self.cfg = runner.cfg
+    Args:
+        config: the batch settings (workers, task, ``file_timeout_s``, ``fps``, ``out_video``).
+        staging: a folder for this run's worker outputs (the caller removes it).
+        classifier: classify: the one :class:`~vidgru.classify.ClipClassifier` (main process).
+        track_config: track: the settings of every track job.
+    """
 
-    def run(self, todo: list[_Pending]) -> dict[int, BatchRecord]:
-        """Process ``todo``; returns each input's record, keyed by its index."""
+    def __init__(self, config: BatchConfig, *, staging: Path, classifier=None,
+                 track_config: TrackConfig | None = None) -> None:
+        self.cfg = config
+        self.staging = Path(staging)
+        self.classifier = classifier
+        self.track_config = track_config
+
+    def run(self, items: Sequence[WorkItem], *, on_frames: Callable[[int], None]) -> Iterator[Outcome]:
+        """Run ``items``, yielding each one's outcome as it ends (see :class:`~vidgru.batch.work.Executor`)."""
         workers = self.cfg.workers or default_workers(self.cfg.task)
-        workers = min(workers, len(todo))
-        clf = self.runner.classifier() if self.cfg.task == "classify" else None
-        track_cfg = self.runner.track_config() if self.cfg.task == "track" else None
+        workers = min(workers, len(items))
+        clf = self.classifier if self.cfg.task == "classify" else None
         threads = max(1, (os.cpu_count() or 1) // workers)
-        queue: deque[tuple[str, _Pending]] = deque(("start", p) for p in todo)
-        active: dict[int, _Pending] = {}
-        records: dict[int, BatchRecord] = {}
+        queue: deque[_InFlight] = deque(_InFlight(item) for item in items)
+        active: dict[int, _InFlight] = {}
         buffer: list[DecodedChunk] = []
         pool = _WorkerPool(workers, file_timeout_s=self.cfg.file_timeout_s)
         clean = False
         try:
             while queue or active:
                 while queue and pool.idle:
-                    kind, p = queue.popleft()
-                    active[p.index] = p
-                    if kind == "annotate":
-                        target = self.runner.staging / f"{p.index}" / "annotated.mp4"
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        result = json.loads(p.staged[p.outputs[0]])
-                        pool.submit(_Job(p.index, "annotate", p.inp.source, {
-                            "segments": result["segments"], "duration_s": result["duration_s"],
-                            "fps": self.cfg.fps, "target": str(target)}))
-                        continue
-                    p.started = time.perf_counter()
-                    if clf is not None:
-                        p.stream = clf.embedder.new_stream()
-                        spec = decode_spec_for(clf, self.cfg.fps)
-                        pool.submit(_Job(p.index, "decode", p.inp.source, {"spec": spec}))
-                    else:
-                        workdir = self.runner.staging / f"{p.index}"
-                        pool.submit(_Job(p.index, "track", p.inp.source, {
-                            "config": track_cfg, "workdir": str(workdir), "out_video": self.cfg.out_video,
-                            "threads": threads}))
+                    w = queue.popleft()
+                    active[w.item.index] = w
+                    pool.submit(self._job_for(w, clf, threads))
                 buffered = sum(len(c.crops) for c in buffer)
-                messages, crashed = pool.poll(timeout=0.0 if buffered else 0.5)
+                messages, lost = pool.poll(timeout=0.0 if buffered else 0.5)
                 for msg in messages:
-                    p = active.get(msg.job)
-                    if p is None:
+                    w = active.get(msg.job)
+                    if w is None:
                         continue  # a late message of an input that already failed
                     if isinstance(msg, DecodedChunk):
                         buffer.append(msg)
                     elif isinstance(msg, DecodeEnd):
-                        p.end = msg
+                        w.end = msg
                         pool.release(msg.job)
                     elif isinstance(msg, JobDone):
                         pool.release(msg.job)
-                        self._finish_worker_job(p, msg, records, active)
+                        del active[msg.job]
+                        w.files.update(msg.files)
+                        if self.cfg.task == "track":
+                            w.frames = msg.frames
+                            on_frames(msg.frames)
+                        yield ItemDone(w.item, w.frames, w.files, w.started)
                     elif isinstance(msg, JobFailed):
                         pool.release(msg.job)
                         buffer = [c for c in buffer if c.job != msg.job]
-                        records[p.index] = self.runner.record(active.pop(p.index), FAILED, msg.error)
-                for job, why in crashed:
-                    if job in active:
-                        buffer = [c for c in buffer if c.job != job]
-                        records[job] = self.runner.record(active.pop(job), FAILED, why)
+                        del active[msg.job]
+                        yield ItemFailed(w.item, msg.error, w.started)
+                for failed in lost:
+                    if failed.job in active:
+                        buffer = [c for c in buffer if c.job != failed.job]
+                        w = active.pop(failed.job)
+                        yield ItemFailed(w.item, failed.error, w.started)
                 buffered = sum(len(c.crops) for c in buffer)
                 if clf is not None and buffer and (buffered >= clf.embedder.batch_size or not messages):
-                    self._embed_buffer(clf, buffer, active)
+                    self._embed_buffer(clf, buffer, active, on_frames)
                     buffer = []
                 if clf is not None:
                     waiting = {c.job for c in buffer}
-                    for p in [p for p in active.values() if p.end is not None and p.index not in waiting]:
-                        self._finish_classify(clf, p, records, active, queue)
+                    for w in [w for w in active.values() if w.end is not None and w.item.index not in waiting]:
+                        del active[w.item.index]
+                        outcome = self._classify(clf, w)
+                        if outcome is None:
+                            queue.appendleft(w)  # drawn by a worker; the outcome waits for it
+                        else:
+                            yield outcome
             clean = True
         finally:
             pool.close(kill=not clean)
-        return records
 
-    def _embed_buffer(self, clf, buffer: list[DecodedChunk], active: dict[int, _Pending]) -> None:
+    def _job_for(self, w: _InFlight, clf, threads: int) -> _Job:
+        """The worker job that moves ``w`` on: its drawing once classified (with ``out_video``), else its
+        decoding (classify) or its whole track job."""
+        index, source = w.item.index, w.item.inp.source
+        if w.result is not None:
+            target = self.staging / f"{index}" / "annotated.mp4"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return _AnnotateJob(index, source, w.result["segments"], w.result["duration_s"], self.cfg.fps,
+                                str(target))
+        w.started = time.perf_counter()
+        if clf is not None:
+            w.stream = clf.embedder.new_stream()
+            return _DecodeJob(index, source, decode_spec_for(clf, self.cfg.fps))
+        return _TrackJob(index, source, self.track_config, str(self.staging / f"{index}"), self.cfg.out_video,
+                         threads)
+
+    def _embed_buffer(self, clf, buffer: list[DecodedChunk], active: dict[int, _InFlight],
+                      on_frames: Callable[[int], None]) -> None:
         """One mixed batch: chunks of several videos through the backbone together, each video's motion
         stream fed its own rows in order."""
         parts = [(c.crops, active[c.job].stream, c.flow) for c in buffer]
         embedded = clf.embedder.embed_mixed(parts)
         for chunk, emb in zip(buffer, embedded):
-            p = active[chunk.job]
-            p.stamps.append(chunk.timestamps_s)
-            p.embeddings.append(emb)
-        self.runner.frames_done(sum(len(c.crops) for c in buffer))
+            w = active[chunk.job]
+            w.stamps.append(chunk.timestamps_s)
+            w.embeddings.append(emb)
+        on_frames(sum(len(c.crops) for c in buffer))
 
-    def _finish_classify(self, clf, p: _Pending, records: dict[int, BatchRecord], active: dict[int, _Pending],
-                         queue: deque) -> None:
+    def _classify(self, clf, w: _InFlight) -> Outcome | None:
+        """Run the clip GRU on a decoded, embedded video: its outcome, or None when its drawing comes next."""
         from vidgru.classify import EmbeddedVideo
 
-        del active[p.index]
-        end = p.end
-        stamps = np.concatenate(p.stamps) if p.stamps else np.zeros(0)
-        emb = np.concatenate(p.embeddings) if p.embeddings else np.zeros((0, clf.embedder.embed_dim), np.float32)
-        p.stamps, p.embeddings = [], []
+        end = w.end
+        stamps = np.concatenate(w.stamps) if w.stamps else np.zeros(0)
+        emb = np.concatenate(w.embeddings) if w.embeddings else np.zeros((0, clf.embedder.embed_dim), np.float32)
+        w.stamps, w.embeddings = [], []
         try:
-            result = clf.classify_embedded(EmbeddedVideo(p.inp.source, end.info, stamps, emb, end.duration_s))
+            result = clf.classify_embedded(EmbeddedVideo(w.item.inp.source, end.info, stamps, emb, end.duration_s))
         except VidgruError as exc:
-            records[p.index] = self.runner.record(p, FAILED, describe_error(exc))
-            return
-        p.frames = end.frames
-        p.staged[p.outputs[0]] = (json.dumps(result.to_dict(), indent=1) + "\n").encode()
+            return ItemFailed(w.item, describe_error(exc), w.started)
+        w.frames = end.frames
+        d = result.to_dict()
+        w.files["json"] = (json.dumps(d, indent=1) + "\n").encode()
         if self.cfg.out_video:
-            queue.appendleft(("annotate", p))  # drawn by a worker; the record waits for it
-            return
-        records[p.index] = self.runner.commit(p)
-
-    def _finish_worker_job(self, p: _Pending, done: JobDone, records: dict[int, BatchRecord],
-                           active: dict[int, _Pending]) -> None:
-        del active[p.index]
-        p.staged.update(match_outputs(p.outputs, done.files))
-        if self.cfg.task == "track":
-            p.frames = done.frames
-            self.runner.frames_done(done.frames)
-        missing = [n for n in p.outputs if n not in p.staged]
-        if missing:
-            records[p.index] = self.runner.record(p, FAILED, f"internal error: no {', '.join(missing)} was produced")
-            return
-        records[p.index] = self.runner.commit(p)
+            w.result = d
+            return None
+        return ItemDone(w.item, w.frames, w.files, w.started)

@@ -1,10 +1,11 @@
 """The Ray executor: the batch's jobs spread over a Ray cluster (``executor="ray"``).
 
 Decoding (classify) or whole track jobs run as Ray tasks (1 CPU each, not retried); the classifier lives in a
-Ray actor (``num_gpus=1`` when the cluster has GPUs). The driver writes outputs and the manifest through the
-:class:`~vidgru.batch.runner.BatchRunner`, with the same rules as the local executor. ``file_timeout_s`` is
-not supported here (:class:`~vidgru.config.BatchConfig` refuses it with ``executor="ray"``). Ray is imported
-only when a batch runs on it.
+Ray actor (``num_gpus=1`` when the cluster has GPUs). Job files come back to the driver as bytes, and the
+executor yields each item's outcome (:mod:`vidgru.batch.work`); the runner writes outputs and the manifest,
+with the same rules as for the local executor. ``file_timeout_s`` is not supported here
+(:class:`~vidgru.config.BatchConfig` refuses it with ``executor="ray"``). Ray is imported only when a batch
+runs on it.
 """
 
 from __future__ import annotations
@@ -15,37 +16,65 @@ import os
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from vidgru.batch.jobs import (
     CRASH_HOOK_ENV,
     HANG_HOOK_ENV,
+    DecodeEnd,
     DecodeSpec,
     build_classifier,
     decode_spec_for,
     decode_whole,
     default_workers,
     describe_error,
-    match_outputs,
     run_annotate_job,
     run_track_job,
 )
-from vidgru.batch.manifest import FAILED, BatchRecord
+from vidgru.batch.work import ItemDone, ItemFailed, Outcome, WorkItem
 from vidgru.config import BatchConfig, TrackConfig
 from vidgru.errors import ConfigError
 
-if TYPE_CHECKING:
-    from vidgru.batch.runner import BatchRunner, _Pending
+
+@dataclass(frozen=True)
+class _DecodedVideo:
+    """A video decoded for classification (a Ray task's result, the classifier actor's input):
+    ``timestamps_s`` (N,) seconds, ``crops`` (N, s, s, 3) uint8 RGB, ``flow`` (N, k) global-motion rows or
+    None, and the end of decoding."""
+
+    timestamps_s: np.ndarray
+    crops: np.ndarray
+    flow: np.ndarray | None
+    end: DecodeEnd
+
+
+@dataclass(frozen=True)
+class _JobFiles:
+    """A finished job's files as they come back to the driver: ``files`` by kind, as bytes."""
+
+    frames: int
+    files: dict[str, bytes]
 
 
 class RayExecutor:
     """The same jobs on a Ray cluster: decoding (classify) or whole track jobs as tasks, the classifier in an
-    actor (``num_gpus=1`` when the cluster has GPUs). The driver writes outputs and the manifest, so inputs
-    must be readable at the same path on every node (shared storage); outputs only need the driver's disk."""
+    actor (``num_gpus=1`` when the cluster has GPUs). Inputs must be readable at the same path on every node
+    (shared storage); outputs only need the driver's disk.
 
-    def __init__(self, runner: BatchRunner) -> None:
-        self.runner = runner
+    Args:
+        config: the batch settings (task, workers, ``ray_address``, device, ``fps``, ``out_video``; the
+            classifier is built from them in the actor).
+        track_config: track: the settings of every track job.
+    """
+
+    def __init__(self, config: BatchConfig, *, track_config: TrackConfig | None = None) -> None:
+        self.cfg = config
+        self.track_config = track_config
 
     def _init(self):
         try:
@@ -53,19 +82,19 @@ class RayExecutor:
         except ImportError:
             raise ConfigError("executor ray needs Ray: pip install 'vidgru[ray]'") from None
         if not ray.is_initialized():
-            address = self.runner.cfg.ray_address
+            address = self.cfg.ray_address
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:
-                workers = self.runner.cfg.workers or default_workers(self.runner.cfg.task)
+                workers = self.cfg.workers or default_workers(self.cfg.task)
                 ray.init(num_cpus=max(2, workers + 1), include_dashboard=False, log_to_driver=False)
         return ray
 
-    def run(self, todo: list[_Pending]) -> dict[int, BatchRecord]:
-        """Process ``todo`` on the cluster; returns each input's record, keyed by its index."""
+    def run(self, items: Sequence[WorkItem], *, on_frames: Callable[[int], None]) -> Iterator[Outcome]:
+        """Run ``items`` on the cluster, yielding each one's outcome as it ends (see
+        :class:`~vidgru.batch.work.Executor`)."""
         ray = self._init()
-        cfg = self.runner.cfg
-        records: dict[int, BatchRecord] = {}
+        cfg = self.cfg
         in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", 2)))
         env = {k: os.environ[k] for k in (CRASH_HOOK_ENV, HANG_HOOK_ENV) if k in os.environ}
         options = {"max_retries": 0, "runtime_env": {"env_vars": env}} if env else {"max_retries": 0}
@@ -76,34 +105,32 @@ class RayExecutor:
             actor = actor_cls.remote(dataclasses.replace(cfg, device=device))
             spec = ray.get(actor.decode_spec.remote())
             decode = ray.remote(num_cpus=1)(_ray_decode).options(**options)
-            submit = lambda p: actor.classify.remote(p.inp.source, decode.remote(p.inp.source, spec))  # noqa: E731
+
+            def submit(item: WorkItem):
+                return actor.classify.remote(item.inp.source, decode.remote(item.inp.source, spec))
         else:
-            track_cfg = self.runner.track_config()
+            track_cfg = self.track_config
             task = ray.remote(num_cpus=1)(_ray_track).options(**options)
-            submit = lambda p: task.remote(p.inp.source, track_cfg, cfg.out_video)  # noqa: E731
-        queue = deque(todo)
-        refs: dict[Any, _Pending] = {}
+
+            def submit(item: WorkItem):
+                return task.remote(item.inp.source, track_cfg, cfg.out_video)
+        queue = deque(items)
+        refs: dict[Any, WorkItem] = {}  # Ray object ref -> its item
+        started: dict[int, float] = {}  # item index -> time.perf_counter() at dispatch
         while queue or refs:
             while queue and len(refs) < in_flight:
-                p = queue.popleft()
-                p.started = time.perf_counter()
-                refs[submit(p)] = p
+                item = queue.popleft()
+                started[item.index] = time.perf_counter()
+                refs[submit(item)] = item
             ready, _ = ray.wait(list(refs), num_returns=1)
-            p = refs.pop(ready[0])
+            item = refs.pop(ready[0])
             try:
-                frames, files = ray.get(ready[0])
+                done: _JobFiles = ray.get(ready[0])
             except Exception as exc:  # noqa: BLE001 - RayTaskError, WorkerCrashedError, ...
-                records[p.index] = self.runner.record(p, FAILED, _ray_reason(exc))
+                yield ItemFailed(item, _ray_reason(exc), started.pop(item.index))
                 continue
-            p.frames = frames
-            self.runner.frames_done(frames)
-            p.staged.update(match_outputs(p.outputs, files))
-            missing = [n for n in p.outputs if n not in p.staged]
-            if missing:
-                records[p.index] = self.runner.record(p, FAILED, f"no {', '.join(missing)} was produced")
-                continue
-            records[p.index] = self.runner.commit(p)
-        return records
+            on_frames(done.frames)
+            yield ItemDone(item, done.frames, dict(done.files), started.pop(item.index))
 
 
 def _ray_reason(exc: BaseException) -> str:
@@ -116,14 +143,14 @@ def _ray_reason(exc: BaseException) -> str:
     return describe_error(exc)
 
 
-def _ray_decode(source: str, spec: DecodeSpec):
-    return decode_whole(source, spec)
+def _ray_decode(source: str, spec: DecodeSpec) -> _DecodedVideo:
+    return _DecodedVideo(*decode_whole(source, spec))
 
 
-def _ray_track(source: str, cfg: TrackConfig, out_video: bool) -> tuple[int, dict[str, bytes]]:
+def _ray_track(source: str, cfg: TrackConfig, out_video: bool) -> _JobFiles:
     with tempfile.TemporaryDirectory(prefix="vidgru-batch-") as tmp:
         done = run_track_job(source, cfg, Path(tmp) / "job", out_video=out_video)
-        return done.frames, {k: Path(v).read_bytes() for k, v in done.files.items()}
+        return _JobFiles(done.frames, {k: Path(v).read_bytes() for k, v in done.files.items()})
 
 
 class _ClassifierActor:
@@ -141,13 +168,13 @@ class _ClassifierActor:
     def decode_spec(self) -> DecodeSpec:
         return decode_spec_for(self._clf(), self.cfg.fps)
 
-    def classify(self, source: str, decoded) -> tuple[int, dict[str, bytes]]:
+    def classify(self, source: str, decoded: _DecodedVideo) -> _JobFiles:
         from vidgru.classify import EmbeddedVideo
 
-        stamps, crops, flow, end = decoded
         clf = self._clf()
-        emb = clf.embedder.embed_mixed([(crops, clf.embedder.new_stream(), flow)])[0]
-        result = clf.classify_embedded(EmbeddedVideo(source, end.info, stamps, emb, end.duration_s))
+        end = decoded.end
+        emb = clf.embedder.embed_mixed([(decoded.crops, clf.embedder.new_stream(), decoded.flow)])[0]
+        result = clf.classify_embedded(EmbeddedVideo(source, end.info, decoded.timestamps_s, emb, end.duration_s))
         d = result.to_dict()
         files = {"json": (json.dumps(d, indent=1) + "\n").encode()}
         if self.cfg.out_video:
@@ -155,4 +182,4 @@ class _ClassifierActor:
                 target = Path(tmp) / "annotated.mp4"
                 run_annotate_job(source, d["segments"], d["duration_s"], self.cfg.fps, target)
                 files["annotated.mp4"] = target.read_bytes()
-        return end.frames, files
+        return _JobFiles(end.frames, files)

@@ -1,9 +1,10 @@
-"""The batch runner: plans a batch (resume), runs it on an executor, and writes outputs and records.
+"""The batch runner: plans a batch (resume), runs it on an executor, and commits outputs and records.
 
-:class:`BatchRunner` is the part both executors share: the task's settings and their fingerprint, the one
-clip classifier (classify), the plan (which inputs to redo, which to skip), moving finished outputs into
-place (:meth:`BatchRunner.commit`) before their record goes to the manifest (:meth:`BatchRunner.record`),
-and the progress bars. :func:`run_batch` is the entry point.
+:class:`BatchRunner` holds the task's settings and their fingerprint, the plan (which inputs to redo, which
+to skip) and the progress bars. It hands the work (:class:`~vidgru.batch.work.WorkItem` s) to an
+:class:`~vidgru.batch.work.Executor` (:mod:`~vidgru.batch.local` or :mod:`~vidgru.batch.ray_executor`), and
+for each outcome it yields, the runner alone moves the finished outputs into place (:meth:`BatchRunner.commit`)
+before their record goes to the manifest (:meth:`BatchRunner.record`). :func:`run_batch` is the entry point.
 """
 
 from __future__ import annotations
@@ -14,23 +15,23 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from vidgru import fileio
 from vidgru.batch.jobs import (
     STAGING_DIR,
     BatchInput,
-    DecodeEnd,
     build_classifier,
     find_batch_inputs,
+    match_outputs,
     output_names,
     track_detector_spec,
 )
 from vidgru.batch.local import LocalExecutor
 from vidgru.batch.manifest import (
+    FAILED,
     MANIFEST_NAME,
     OK,
     SKIPPED,
@@ -44,24 +45,16 @@ from vidgru.batch.manifest import (
     write_atomic,
 )
 from vidgru.batch.ray_executor import RayExecutor
+from vidgru.batch.work import Executor, ItemFailed, Outcome, WorkItem
 from vidgru.config import BatchConfig, TrackConfig
 
 
-@dataclass
-class _Pending:
-    """An input being processed: where it stands and what it will write."""
+@dataclass(frozen=True)
+class PlannedItem:
+    """An input to process in this run, and its fingerprint (for its record)."""
 
-    index: int
-    inp: BatchInput
-    outputs: tuple[str, ...]
+    item: WorkItem
     fingerprint: dict[str, Any]
-    started: float
-    stream: Any = None
-    stamps: list[np.ndarray] = field(default_factory=list)
-    embeddings: list[np.ndarray] = field(default_factory=list)
-    end: DecodeEnd | None = None
-    staged: dict[str, bytes | str] = field(default_factory=dict)  # output name -> bytes, or a staged file path
-    frames: int = 0
 
 
 class BatchRunner:
@@ -132,9 +125,18 @@ class BatchRunner:
         create_detector(spec, classes=cfg.class_list, score_threshold=cfg.score_threshold,
                         min_box_size=cfg.min_box_size, device="cpu", weights=cfg.weights)
 
+    def executor(self) -> Executor:
+        """The executor ``config.executor`` names, given what it needs of this run (the local one: the
+        classifier and the staging folder)."""
+        track_cfg = self.track_config() if self.cfg.task == "track" else None
+        if self.cfg.executor == "ray":
+            return RayExecutor(self.cfg, track_config=track_cfg)
+        clf = self.classifier() if self.cfg.task == "classify" else None
+        return LocalExecutor(self.cfg, staging=self.staging, classifier=clf, track_config=track_cfg)
+
     # -- planning ---------------------------------------------------------------------------------------
 
-    def plan(self, inputs: Sequence[BatchInput]) -> tuple[list[_Pending], list[BatchRecord]]:
+    def plan(self, inputs: Sequence[BatchInput]) -> tuple[list[PlannedItem], list[BatchRecord]]:
         """Split inputs into work to do and skip records (the resume rule: :func:`~.manifest.is_finished`)."""
         settings = settings_fingerprint(self.task_settings())
         self._settings = settings
@@ -152,31 +154,47 @@ class BatchRunner:
                 skipped.append(BatchRecord(inp.source, inp.relpath, SKIPPED, self.cfg.task, frames=prev.frames,
                                            outputs=prev.outputs, fingerprint=fp, settings=settings, run=self.run_id))
                 continue
-            todo.append(_Pending(i, inp, outputs, fp, 0.0))
+            todo.append(PlannedItem(WorkItem(i, inp, outputs), fp))
         return todo, skipped
 
-    # -- records -----------------------------------------------------------------------------------------
+    # -- outputs and records -------------------------------------------------------------------------------
 
-    def commit(self, p: _Pending) -> BatchRecord:
-        """Move a finished input's outputs into place, then write its ok record."""
-        for name in p.outputs:
-            staged = p.staged[name]
+    def settle(self, outcome: Outcome, fingerprint: dict[str, Any]) -> BatchRecord:
+        """An executor's outcome -> the item's record: a done item's outputs are moved into place first (all
+        of them, or it fails); a failed item's record carries the executor's reason."""
+        item = outcome.item
+        if isinstance(outcome, ItemFailed):
+            return self.record(item, FAILED, fingerprint=fingerprint, started=outcome.started, error=outcome.error)
+        staged = match_outputs(item.outputs, outcome.files)
+        missing = [n for n in item.outputs if n not in staged]
+        if missing:
+            for value in staged.values():
+                if isinstance(value, str):
+                    Path(value).unlink(missing_ok=True)
+            return self.record(item, FAILED, fingerprint=fingerprint, started=outcome.started,
+                               error=f"internal error: no {', '.join(missing)} was produced")
+        self.commit(staged)
+        return self.record(item, OK, fingerprint=fingerprint, started=outcome.started, frames=outcome.frames)
+
+    def commit(self, staged: dict[str, bytes | str]) -> None:
+        """Move finished outputs into place: ``staged`` maps an output name (relative to the output folder) to
+        its content (written through a temporary file, fsync'ed) or the path of a complete staged file
+        (renamed)."""
+        for name, value in staged.items():
             target = self.out / name
-            if isinstance(staged, bytes):
-                write_atomic(target, staged)
+            if isinstance(value, bytes):
+                write_atomic(target, value)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged, target)
-        return self.record(p, OK)
+                fileio.commit(value, target)
 
-    def record(self, p: _Pending, status: str, error: str | None = None) -> BatchRecord:
-        """Write ``p``'s record (a failed one deletes its staged files) and report it."""
-        for staged in p.staged.values():
-            if isinstance(staged, str) and status != OK:
-                Path(staged).unlink(missing_ok=True)
-        rec = BatchRecord(p.inp.source, p.inp.relpath, status, self.cfg.task, error=error,
-                          frames=p.frames if status == OK else 0, seconds=time.perf_counter() - p.started,
-                          outputs=p.outputs if status == OK else (), fingerprint=p.fingerprint,
+    def record(self, item: WorkItem, status: str, *, fingerprint: dict[str, Any], started: float, frames: int = 0,
+               error: str | None = None) -> BatchRecord:
+        """Append ``item``'s record to the manifest (its outputs when ``ok``; ``seconds`` since ``started``, a
+        :func:`time.perf_counter` reading) and report it."""
+        rec = BatchRecord(item.inp.source, item.inp.relpath, status, self.cfg.task, error=error,
+                          frames=frames if status == OK else 0, seconds=time.perf_counter() - started,
+                          outputs=item.outputs if status == OK else (), fingerprint=fingerprint,
                           settings=self._settings, run=self.run_id)
         self.manifest.append(rec)
         if self._bars:
@@ -198,12 +216,14 @@ class BatchRunner:
         if todo and self.cfg.task == "track":
             self.check_detector()
         if todo:
+            fingerprints = {p.item.index: p.fingerprint for p in todo}
             self._open_bars(len(todo))
             try:
-                if self.cfg.executor == "ray":
-                    done = RayExecutor(self).run(todo)
-                else:
-                    done = LocalExecutor(self).run(todo)
+                outcomes = self.executor().run([p.item for p in todo], on_frames=self.frames_done)
+                with contextlib.closing(outcomes):  # an error here stops the executor's work too
+                    for outcome in outcomes:
+                        index = outcome.item.index
+                        records[index] = self.settle(outcome, fingerprints[index])
             finally:
                 for bar in self._bars:
                     bar.close()
@@ -211,7 +231,6 @@ class BatchRunner:
                 shutil.rmtree(self.staging, ignore_errors=True)
                 with contextlib.suppress(OSError):
                     (self.out / STAGING_DIR).rmdir()  # only when empty: another run may be using it
-            records.update(done)
         by_rel = {r.relpath: r for r in skipped}
         ordered = [records.get(i) or by_rel[inp.relpath] for i, inp in enumerate(inputs)]
         return BatchSummary(ordered, time.perf_counter() - t0)
