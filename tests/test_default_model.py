@@ -10,6 +10,7 @@ import pytest
 
 from vidgru.classify import ClipClassifier, default_model_path
 from vidgru.temporal import load_checkpoint
+from vidgru.types import Sampling
 from vidgru.train.synth import CAMERA_MOTION_CLASSES
 
 
@@ -21,10 +22,10 @@ def classifier():
 def test_default_model_is_self_describing():
     ckpt = load_checkpoint(default_model_path())
     assert ckpt.class_names == sorted(CAMERA_MOTION_CLASSES)
-    assert ckpt.backbone["name"] == "mobilenet_v2" and ckpt.backbone["weights"] == "IMAGENET1K_V1"
-    assert ckpt.backbone["motion"] is not None and ckpt.model.use_appearance is False
-    assert ckpt.backbone["motion"]["flow"] == 1  # global-motion descriptors (tracked corners)
-    assert ckpt.sampling == {"sample_fps": 8.0, "window_s": 2.0, "stride_s": 1.0}
+    assert ckpt.backbone.name == "mobilenet_v2" and ckpt.backbone.weights == "IMAGENET1K_V1"
+    assert ckpt.backbone.motion is not None and ckpt.model.use_appearance is False
+    assert ckpt.backbone.motion["flow"] == 1  # global-motion descriptors (tracked corners)
+    assert ckpt.sampling == Sampling(sample_fps=8.0, window_s=2.0, stride_s=1.0)
 
 
 @pytest.mark.parametrize(("clip", "label"), [("pan_right_bunny.mp4", "pan_right"), ("zoom_in.mp4", "zoom_in"),

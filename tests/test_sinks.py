@@ -26,7 +26,7 @@ def test_finished_records_survive_ctrl_c_and_a_failing_source(tmp_path, error):
         sink.write_record({"video": "a.mp4"})
         raise error("stop")
     assert json.loads(path.read_text()) == {"video": "a.mp4"}
-    assert not list(tmp_path.glob("*.partial"))
+    assert not list(tmp_path.glob("*.partial*"))
 
 
 def test_a_bug_leaves_no_file_behind(tmp_path):

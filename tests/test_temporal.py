@@ -71,7 +71,7 @@ def test_checkpoint_round_trip(tmp_path):
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == "vidgru.clip-classifier" and raw["format_version"] == 1
     loaded = load_checkpoint(path)
-    assert loaded.class_names == ["a", "b"] and loaded.model == cfg and loaded.sampling["window_s"] == 2.0
+    assert loaded.class_names == ["a", "b"] and loaded.model == cfg and loaded.sampling.window_s == 2.0
     x = torch.randn(1, 5, 8)
     torch.testing.assert_close(loaded.build()(x), net.eval()(x))
 

@@ -52,7 +52,7 @@ def test_mot_sink_keeps_finished_frames_on_interruption(tmp_path, error):
         sink.write(_frames()[0])
         raise error("stop")
     assert len(path.read_text().splitlines()) == 2
-    assert not list(tmp_path.glob("*.partial"))
+    assert not list(tmp_path.glob("*.partial*"))
 
 
 def test_mot_sink_leaves_nothing_after_a_bug(tmp_path):

@@ -13,24 +13,24 @@ import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from vidgru.errors import CheckpointError, ConfigError
 from vidgru.motion_features import MotionSpec
+from vidgru.paths import CLIP_MODEL, shipped_model
 from vidgru.temporal import ClipCheckpoint, load_checkpoint
 from vidgru.types import ClipResult, Frame, Segment, VideoInfo, WindowPrediction
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "camera_motion.pt"
+DEFAULT_MODEL_NAME = CLIP_MODEL
 
 
 def default_model_path() -> Path:
     """The clip model shipped inside the package (used when no ``--model`` is given)."""
-    path = Path(str(resources.files("vidgru") / "models" / DEFAULT_MODEL_NAME))
+    path = shipped_model(DEFAULT_MODEL_NAME)
     if not path.is_file():
         raise CheckpointError(f"no --model given and the default model {path} is not installed")
     return path
@@ -207,22 +207,19 @@ class ClipClassifier:
 
         self.checkpoint = checkpoint
         self.class_names = list(checkpoint.class_names)
-        s = checkpoint.sampling
-        self.window_s = float(window_s or s.get("window_s", 2.0))
-        self.stride_s = float(stride_s or s.get("stride_s", self.window_s / 2))
-        self.sample_fps = float(sample_fps or s.get("sample_fps", 8.0))
+        sampling = checkpoint.sampling.replace(sample_fps=sample_fps, window_s=window_s, stride_s=stride_s)
+        self.window_s, self.stride_s, self.sample_fps = sampling.window_s, sampling.stride_s, sampling.sample_fps
         bb = checkpoint.backbone
         if embedder is None:
-            wanted = weights or (None if str(bb.get("weights", "")).startswith("custom-") else bb.get("weights"))
-            if str(bb.get("weights", "")).startswith("custom-") and weights is None:
+            custom = bb.weights.startswith("custom-")
+            if custom and weights is None:
                 raise ConfigError(
-                    f"the model was trained on custom backbone weights ({bb['weights']}); pass them with --weights"
+                    f"the model was trained on custom backbone weights ({bb.weights}); pass them with --weights"
                 )
-            motion = bb.get("motion")
             embedder = create_embedder(
-                bb["name"], runtime=runtime, weights=wanted, device=device, precision=precision,
-                batch_size=batch_size,
-                spatial_grid=int(bb.get("spatial_grid", 1)), motion=MotionSpec.from_dict(motion) if motion else None,
+                bb.name, runtime=runtime, weights=weights or (None if custom else bb.weights), device=device,
+                precision=precision, batch_size=batch_size, spatial_grid=bb.spatial_grid,
+                motion=MotionSpec.from_dict(bb.motion) if bb.motion else None,
             )
         if embedder.embed_dim != checkpoint.model.embed_dim:
             raise CheckpointError(

@@ -22,17 +22,19 @@ import cv2
 import numpy as np
 
 from vidgru.errors import DisplayUnavailableError, VidgruError
+from vidgru.fileio import commit, partial_path
 from vidgru.types import FrameTracks
 
 
 class AtomicTextFile:
-    """A text file written to ``<name>.partial`` and renamed to ``<name>`` by :meth:`commit`/clean exit.
-    On an exception the partial file is removed."""
+    """A text file written to a partial name (:func:`vidgru.fileio.partial_path`) and renamed to its own on a
+    clean exit (also on Ctrl-C and vidgru errors: results so far are kept). On another exception the partial
+    file is removed."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._stdout = str(path) == "-"
-        self._tmp = None if self._stdout else self.path.with_name(self.path.name + ".partial")
+        self._tmp = None if self._stdout else partial_path(self.path)
         self.handle: IO[str] | None = None
 
     def __enter__(self) -> AtomicTextFile:
@@ -55,7 +57,7 @@ class AtomicTextFile:
         self.handle.close()
         if exc_type is None or issubclass(exc_type, (KeyboardInterrupt, VidgruError)):
             # Results finished before an interruption or a failing input are kept.
-            os.replace(self._tmp, self.path)
+            commit(self._tmp, self.path)
         else:
             self._tmp.unlink(missing_ok=True)
 
@@ -108,7 +110,7 @@ class VideoSink:
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.fourcc = fourcc
-        self._tmp = self.path.with_name(self.path.stem + ".partial" + self.path.suffix)
+        self._tmp = partial_path(self.path)
         self._writer: cv2.VideoWriter | None = None
         self.frames_written = 0
 
@@ -129,7 +131,7 @@ class VideoSink:
         if self._writer is not None:
             self._writer.release()
         if self.frames_written and (exc_type is None or issubclass(exc_type, (KeyboardInterrupt, VidgruError))):
-            os.replace(self._tmp, self.path)
+            commit(self._tmp, self.path)
         else:
             self._tmp.unlink(missing_ok=True)
 

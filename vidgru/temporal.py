@@ -20,7 +20,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from vidgru.choices import HEADS, POOLINGS
+from vidgru.checkpoint import load_payload, save_payload
 from vidgru.errors import CheckpointError, ConfigError
+from vidgru.types import EmbedderSpec, Sampling
 
 CHECKPOINT_FORMAT = "vidgru.clip-classifier"
 CHECKPOINT_VERSION = 1
@@ -191,18 +193,23 @@ def build_model(cfg: ClipModelConfig) -> nn.Module:
 
 @dataclass(frozen=True)
 class ClipCheckpoint:
-    """Everything needed to rebuild and use a trained clip classifier.
-
-    ``backbone`` is the embedder identity (name, weights id, embed_dim, spatial_grid); ``sampling`` holds
-    ``sample_fps``, ``window_s`` and ``stride_s`` as trained; ``extra`` carries training metrics.
-    """
+    """Everything needed to rebuild and use a trained clip classifier: the model's hyper-parameters, class names,
+    the embedder its inputs came from (:class:`~vidgru.types.EmbedderSpec`), the sampling it was trained with
+    (:class:`~vidgru.types.Sampling`), the weights, and ``extra`` (training metrics). ``backbone`` and
+    ``sampling`` may be given as dicts; they are stored as the typed records."""
 
     model: ClipModelConfig
     class_names: list[str]
-    backbone: dict[str, Any]
-    sampling: dict[str, float]
+    backbone: EmbedderSpec
+    sampling: Sampling
     state_dict: dict[str, torch.Tensor]
     extra: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.backbone, dict):
+            object.__setattr__(self, "backbone", EmbedderSpec.from_dict(self.backbone))
+        if isinstance(self.sampling, dict):
+            object.__setattr__(self, "sampling", Sampling.from_dict(self.sampling))
 
     def build(self, device: str = "cpu") -> nn.Module:
         net = build_model(self.model)
@@ -211,54 +218,30 @@ class ClipCheckpoint:
 
 
 def save_checkpoint(path: str | Path, ckpt: ClipCheckpoint) -> None:
-    """Write atomically (temporary name, then rename) so an interrupted save never leaves a broken file."""
-    from vidgru import __version__
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "vidgru_version": __version__,
+    """Write a clip classifier (:mod:`vidgru.checkpoint`'s convention: format-tagged, atomic)."""
+    save_payload(path, {
         "model": asdict(ckpt.model),
         "class_names": list(ckpt.class_names),
-        "backbone": dict(ckpt.backbone),
-        "sampling": dict(ckpt.sampling),
+        "backbone": ckpt.backbone.to_dict(),
+        "sampling": ckpt.sampling.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in ckpt.state_dict.items()},
         "extra": ckpt.extra,
-    }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    }, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
 
 
 def load_checkpoint(path: str | Path) -> ClipCheckpoint:
     """Load with ``weights_only=True``. Raises :class:`CheckpointError` for anything that isn't one."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"cannot load model {path}: no such file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, zip errors, truncated files: all mean "not a checkpoint"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"cannot load model {path}: not a vidgru checkpoint ({first[:200]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"cannot load model {path}: not a vidgru clip-classifier checkpoint")
-    version = payload.get("format_version")
-    if version != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"cannot load model {path}: checkpoint format version {version}, this vidgru reads {CHECKPOINT_VERSION}"
-        )
+    payload = load_payload(path, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, what="clip-classifier")
     try:
         known = {f.name for f in fields(ClipModelConfig)}
         model_cfg = ClipModelConfig(**{k: v for k, v in payload["model"].items() if k in known})
         return ClipCheckpoint(
             model=model_cfg,
             class_names=list(payload["class_names"]),
-            backbone=dict(payload["backbone"]),
-            sampling=dict(payload["sampling"]),
+            backbone=EmbedderSpec.from_dict(payload["backbone"]),
+            sampling=Sampling.from_dict(payload["sampling"]),
             state_dict=payload["state_dict"],
             extra=dict(payload.get("extra", {})),
         )
-    except (KeyError, TypeError, ConfigError) as exc:
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"cannot load model {path}: incomplete checkpoint ({exc})") from None

@@ -6,7 +6,8 @@ times are in seconds from the start of the source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,54 @@ class Frame:
         img = self.image
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ValueError(f"Frame.image must be (H, W, 3) uint8 RGB, got {img.shape} {img.dtype}")
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """Which embedder produced a set of embeddings (stored in clip checkpoints and embedding-cache keys): the
+    backbone ``name`` and ``weights`` id, the embedding size ``embed_dim`` (of which ``appearance_dim`` are
+    appearance features; the rest are motion descriptors), the feature-map pooling grid and the motion-descriptor
+    spec (``MotionSpec.to_dict()``, None without descriptors)."""
+
+    name: str
+    weights: str
+    embed_dim: int
+    appearance_dim: int | None = None
+    spatial_grid: int = 1
+    motion: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k == "motion"}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EmbedderSpec:
+        """From a checkpoint's ``backbone`` entry; KeyError/TypeError/ValueError when it is incomplete."""
+        return cls(str(d["name"]), str(d["weights"]), int(d["embed_dim"]),
+                   int(d["appearance_dim"]) if d.get("appearance_dim") is not None else None,
+                   int(d.get("spatial_grid", 1)), dict(d["motion"]) if d.get("motion") else None)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a clip model reads a video: frames per second fed to it, window length and stride, in seconds."""
+
+    sample_fps: float = 8.0
+    window_s: float = 2.0
+    stride_s: float = 1.0
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Sampling:
+        """From a checkpoint's ``sampling`` entry; a missing stride is half the window."""
+        window = float(d.get("window_s", cls.window_s))
+        return cls(float(d.get("sample_fps", cls.sample_fps)), window, float(d.get("stride_s", window / 2)))
+
+    def replace(self, *, sample_fps: float | None = None, window_s: float | None = None,
+                stride_s: float | None = None) -> Sampling:
+        """These values where given (not None), the rest as they are."""
+        return Sampling(sample_fps or self.sample_fps, window_s or self.window_s, stride_s or self.stride_s)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from vidgru.checkpoint import load_payload, save_payload
 from vidgru.errors import CheckpointError
+from vidgru.paths import STATE_MODEL, shipped_model
 from vidgru.track.association import iou_matrix
 from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from vidgru.track.kalman import STD_POSITION, STD_VELOCITY, kf_init, kf_predict, kf_update
@@ -140,39 +142,27 @@ class MotionCheckpoint:
 
 
 def save_motion_checkpoint(path: str | Path, ckpt: MotionCheckpoint) -> None:
-    torch, _ = _import_torch()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    torch.save({"format": FORMAT, "version": VERSION, "config": asdict(ckpt.config),
-                "state_dict": {k: v.detach().cpu() for k, v in ckpt.state_dict.items()}, "extra": ckpt.extra}, tmp)
-    tmp.replace(path)
+    """Write a state model (:mod:`vidgru.checkpoint`'s convention: format-tagged, atomic)."""
+    save_payload(path, {"config": asdict(ckpt.config),
+                        "state_dict": {k: v.detach().cpu() for k, v in ckpt.state_dict.items()}, "extra": ckpt.extra},
+                 format=FORMAT, version=VERSION)
 
 
 def load_motion_checkpoint(path: str | Path) -> MotionCheckpoint:
-    torch, _ = _import_torch()
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"motion model not found: {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input problem
-        raise CheckpointError(f"cannot read motion model {path}: {exc}") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
-        raise CheckpointError(f"{path} is not a vidgru motion model (found {found!r}, expected {FORMAT!r})")
-    if raw.get("version") != VERSION:
-        raise CheckpointError(f"{path}: motion model version {raw.get('version')}, this vidgru reads version "
-                              f"{VERSION}; train a new one with `vidgru train-motion`")
+    """Read a state model. Raises CheckpointError for a missing, foreign, old or incomplete file."""
+    raw = load_payload(path, format=FORMAT, version=VERSION, what="motion model",
+                       hint="train a new one with `vidgru train-motion`")
     try:
         config = GruMotionConfig(**raw["config"])
-    except TypeError as exc:
-        raise CheckpointError(f"{path}: bad motion model config: {exc}") from None
-    return MotionCheckpoint(config=config, state_dict=raw["state_dict"], extra=raw.get("extra", {}))
+        state_dict = raw["state_dict"]
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"cannot load model {path}: incomplete motion model checkpoint ({exc})") from None
+    return MotionCheckpoint(config=config, state_dict=state_dict, extra=raw.get("extra", {}))
 
 
 def default_motion_model_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "models" / "motion_gru.pt"
+    """The state model shipped in the package (``vidgru track --state-model gru`` without a file)."""
+    return shipped_model(STATE_MODEL)
 
 
 # ---------------------------------------------------------------------- numpy inference for the tracker

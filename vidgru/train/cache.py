@@ -10,40 +10,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vidgru.classify import EmbeddedVideo, embed_video
+from vidgru.fileio import atomic_path, sha256_file, sha256_update_file
+from vidgru.paths import cache_root, embedding_cache_dir  # noqa: F401  (cache_root: re-exported)
 
 CACHE_VERSION = 1
 
 
-def cache_root() -> Path:
-    """``$XDG_CACHE_HOME/vidgru`` (``~/.cache/vidgru``): embeddings and exported ONNX models live below it."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vidgru"
-
-
 def default_cache_dir() -> Path:
     """``$VIDGRU_CACHE`` or ``$XDG_CACHE_HOME/vidgru/embeddings`` (``~/.cache/vidgru/embeddings``)."""
-    if os.environ.get("VIDGRU_CACHE"):
-        return Path(os.environ["VIDGRU_CACHE"]).expanduser()
-    return cache_root() / "embeddings"
+    return embedding_cache_dir()
 
 
 def content_fingerprint(path: str | Path) -> str:
     """sha256 of a file's bytes, or of every file (name + bytes) in an image folder, in sorted order."""
     p = Path(path)
+    if not p.is_dir():
+        return sha256_file(p)
     h = hashlib.sha256()
-    files = sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p]
-    for f in files:
-        if p.is_dir():
-            h.update(f.name.encode() + b"\0")
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+    for f in sorted(q for q in p.iterdir() if q.is_file()):
+        h.update(f.name.encode() + b"\0")
+        sha256_update_file(h, f)
     return h.hexdigest()
 
 
@@ -85,8 +77,7 @@ class EmbeddingCache:
         # What is returned is what later runs will load, so a run that fills the cache trains on the same
         # numbers as one that finds it full (and rebuilds give the same checkpoint either way).
         result = CachedEmbeddings(video.timestamps_s, stored.astype(np.float32), video.duration_s)
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_name(f"{entry.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, timestamps_s=result.timestamps_s, embeddings=stored, duration_s=np.float64(result.duration_s))
-        os.replace(tmp, entry)
+        with atomic_path(entry) as tmp:
+            np.savez(tmp, timestamps_s=result.timestamps_s, embeddings=stored,
+                     duration_s=np.float64(result.duration_s))
         return result
