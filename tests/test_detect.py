@@ -171,7 +171,7 @@ def test_bad_detector_settings(factory, message):
         ("motion:mog2", {}, r"unknown spec"),
         ("bgsub:mog2", {}, r"unknown spec"),
         ("file", {}, r"needs a path here \(file:PATH\)"),
-        ("file:no/such/det.txt", {}, r"no/such/det.txt: cannot read MOTChallenge detections"),
+        ("file:no/such/det.txt", {}, r"no/such/det.txt: cannot read MOTChallenge rows"),
         ("onnx:no/such/model.onnx", {}, r"no such file"),
         ("bgsub", {"weights": "x.pth"}, r"weights apply to torchvision detectors only"),
         ("torchvision:ssdlite320_mobilenet_v3_large", {"weights": "COCO_V9"}, r"not a weights id"),
@@ -212,8 +212,8 @@ def test_read_mot_detections_converts_frames_and_boxes(tmp_path):
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("1,-1,10,20,30", r"det.txt:2: expected at least 7 comma-separated columns .* got 5"),
-        ("1,-1,10,abc,30,40,0.9", r"det.txt:2: column 4 \(y\) is not a number: 'abc'"),
+        ("1,-1,10,20,30", r"det.txt:2: 5 columns, expected at least 7 \(frame,id,x,y,w,h,score"),
+        ("1,-1,10,abc,30,40,0.9", r"det.txt:2: not a MOTChallenge row: column 4 \(y\) is not a number: 'abc'"),
         ("0,-1,10,20,30,40,0.9", r"det.txt:2: expected frame >= 1"),
         ("1.5,-1,10,20,30,40,0.9", r"det.txt:2: expected frame >= 1 \(integer\)"),
         ("1,-1,10,20,-30,40,0.9", r"det.txt:2: .*width, height >= 0"),
@@ -231,7 +231,7 @@ def test_malformed_det_lines_name_file_and_line(tmp_path, line, message):
 def test_det_file_with_too_few_columns_everywhere(tmp_path):
     path = tmp_path / "gt-like.txt"
     path.write_text("1,1,10,20,30\n" * 7)  # 35 numbers: must not be read as 5 rows of 7
-    with pytest.raises(DetectorError, match=r"gt-like.txt:1: expected at least 7 comma-separated columns"):
+    with pytest.raises(DetectorError, match=r"gt-like.txt:1: 5 columns, expected at least 7"):
         read_mot_detections(path)
 
 

@@ -169,7 +169,7 @@ def test_combined_sums_counts_over_sequences(tud_gt, tmp_path):
     ("tracker_rows", "message"),
     [
         ([[1, 5, 0, 0, 10, 10], [1, 5, 20, 0, 10, 10]], "id 5 appears more than once in frame 1"),
-        ([[0, 5, 0, 0, 10, 10]], "frame 0 found; MOTChallenge frames are whole numbers from 1"),
+        ([[0, 5, 0, 0, 10, 10]], "SEQ.txt:1: expected frame >= 1 (integer)"),
         ([[1, 5, 0, 0, 10]], "5 columns, expected at least 6"),
     ],
     ids=["duplicate-id", "zero-based", "too-few-columns"],

@@ -10,7 +10,7 @@ The public API is small and loaded lazily, so ``import vidgru`` does not import 
     from vidgru import create_detector, Tracker, GruBank, track_frames
     tracker = Tracker(motion=GruBank())
     with VideoSource("street.mp4") as src:
-        for frame, tracks in track_frames(src, create_detector("motion"), tracker):
+        for frame, tracks in track_frames(src, create_detector("bgsub"), tracker):
             ...
 """
 

@@ -152,7 +152,7 @@ def info() -> None:
     from vidgru.detect import TORCHVISION_DETECTORS
     from vidgru.track.gru_motion import default_motion_model_path
 
-    click.echo("detectors (--detector): onnx:PATH, motion, file[:PATH], and torchvision COCO models:")
+    click.echo("detectors (--detector): onnx:PATH, bgsub (background subtraction), file[:PATH], and torchvision COCO models:")
     for name, spec in TORCHVISION_DETECTORS.items():
         found = find_model_weights(name, spec.default_weights)
         status = f"available ({found.path})" if found else "not on this machine (downloaded on first use when online)"
@@ -591,7 +591,7 @@ BATCH_HELPS = {
     "window_s": "classify: window length in seconds. Default: as the model was trained.",
     "stride_s": "classify: seconds between window starts. Default: as the model was trained.",
     "sample_fps": "classify: frames per second fed to the model. Default: as the model was trained.",
-    "detector": "track: torchvision:<name>, onnx:PATH or motion. Default: "
+    "detector": "track: torchvision:<name>, onnx:PATH or bgsub (background subtraction). Default: "
                 "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn.",
     "classes": "track: keep only these classes, comma-separated.",
     "score_threshold": "track: drop detections below this score.",

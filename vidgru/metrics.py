@@ -367,9 +367,7 @@ def _ground_truth_entries(
 
 
 def _check_frames_and_ids(rows: np.ndarray, path: Path) -> None:
-    frames = rows[:, 0]
-    if len(frames) and (frames.min() < 1 or np.any(frames != np.round(frames))):
-        raise DatasetError(f"{path}: frame {frames.min():g} found; MOTChallenge frames are whole numbers from 1")
+    """Whole-number IDs, each at most once per frame (frames themselves are checked by ``read_mot_txt``)."""
     ids = rows[:, 1]
     if np.any(ids != np.round(ids)):
         raise DatasetError(f"{path}: track ids must be whole numbers")

@@ -141,37 +141,80 @@ def gt_format(rows: np.ndarray) -> str:
     return "MOT15"
 
 
-def read_mot_txt(path: str | Path, *, min_columns: int = 6) -> np.ndarray:
-    """All rows of a MOTChallenge text file (det.txt, gt.txt or a tracker's output) as (N, C) float64.
+MOT_COLUMNS = ("frame", "id", "x", "y", "w", "h", "score")
 
-    Comma- or whitespace-separated; blank lines are skipped; an empty file gives (0, ``min_columns``).
+
+def read_mot_txt(path: str | Path, *, min_columns: int = 6, keep: int | None = None) -> np.ndarray:
+    """All rows of a MOTChallenge text file (det.txt, gt.txt or a tracker's output) as (N, C) float64: the one
+    reader of these files in vidgru.
+
+    Comma- or whitespace-separated; blank lines are skipped; an empty file gives (0, ``min_columns``). Every row
+    must have the same number of columns, unless ``keep`` is given: then only the first ``keep`` columns are
+    read (det.txt files whose trailing columns vary). Values must be finite, frames whole numbers >= 1 and
+    widths and heights >= 0.
 
     Raises:
-        DatasetError: the file cannot be read, a value is not a number, rows have different lengths or fewer
-            than ``min_columns`` columns (the message names the file and line).
+        DatasetError: the file cannot be read, or a line is malformed (the message names the file and line).
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetError(f"cannot read {path}: {e}") from e
-    rows: list[list[float]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip().rstrip(",")
-        if not line:
-            continue
-        fields = line.split(",") if "," in line else line.split()
-        try:
-            row = [float(v) for v in fields]
-        except ValueError:
-            raise DatasetError(f"{path}:{number}: not a MOTChallenge row (numbers expected): {line[:80]!r}") from None
-        if len(row) < min_columns or (rows and len(row) != len(rows[0])):
-            expected = f"{len(rows[0])}" if rows and len(row) >= min_columns else f"at least {min_columns}"
-            raise DatasetError(f"{path}:{number}: {len(row)} columns, expected {expected}")
-        rows.append(row)
-    if not rows:
-        return np.zeros((0, min_columns), np.float64)
-    return np.asarray(rows, np.float64)
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read MOTChallenge rows ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: cannot read MOTChallenge rows (not UTF-8 text)") from None
+    lines = text.splitlines()
+    numbers = [i for i, line in enumerate(lines, 1) if line.strip().rstrip(",")]  # 1-based, non-empty
+    if not numbers:
+        return np.zeros((0, keep or min_columns), np.float64)
+    fields = [_fields(lines[i - 1]) for i in numbers]
+    try:  # fast path: a rectangular table of numbers
+        rows = np.array([f[:keep] if keep else f for f in fields], dtype=np.float64)
+        ok = rows.ndim == 2 and rows.shape[1] >= min_columns and (keep is None or rows.shape[1] == keep)
+    except ValueError:
+        ok = False
+    if not ok:
+        rows = _parse_slowly(path, fields, numbers, min_columns, keep)
+    bad = ~np.isfinite(rows).all(axis=1)
+    bad |= (rows[:, 0] < 1) | (rows[:, 0] != np.round(rows[:, 0]))
+    if rows.shape[1] >= 6:
+        bad |= (rows[:, 4] < 0) | (rows[:, 5] < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DatasetError(f"{path}:{numbers[i]}: expected frame >= 1 (integer), finite numbers and width, height "
+                           f">= 0; got {lines[numbers[i] - 1].strip()[:80]!r}")
+    return rows
+
+
+def _fields(line: str) -> list[str]:
+    line = line.strip().rstrip(",")
+    return line.split(",") if "," in line else line.split()
+
+
+def _parse_slowly(path: Path, fields: list[list[str]], numbers: list[int], min_columns: int, keep: int | None
+                  ) -> np.ndarray:
+    """Line by line, to say which line is malformed and how."""
+    need = keep or min_columns
+    width = None
+    out = []
+    for items, number in zip(fields, numbers):
+        if len(items) < need:
+            raise DatasetError(f"{path}:{number}: {len(items)} columns, expected at least {need} "
+                               f"({','.join(MOT_COLUMNS[:need])},...)")
+        items = items[:keep] if keep else items
+        if width is not None and len(items) != width:
+            raise DatasetError(f"{path}:{number}: {len(items)} columns, expected {width} like the lines before")
+        width = len(items)
+        row = []
+        for col, item in enumerate(items):
+            try:
+                row.append(float(item))
+            except ValueError:
+                name = f" ({MOT_COLUMNS[col]})" if col < len(MOT_COLUMNS) else ""
+                raise DatasetError(f"{path}:{number}: not a MOTChallenge row: column {col + 1}{name} is not a "
+                                   f"number: {item.strip()[:40]!r}") from None
+        out.append(row)
+    return np.asarray(out, np.float64)
 
 
 # [Sequence] keys vidgru reads -> their type; keys are matched case-insensitively. Numbers must be > 0.

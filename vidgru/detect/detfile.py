@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vidgru.detect.boxes import make_box_filter
-from vidgru.errors import DetectorError
+from vidgru.errors import DatasetError, DetectorError
 from vidgru.types import Detections, Frame
 
 
@@ -24,27 +24,12 @@ def read_mot_detections(path: str | os.PathLike) -> dict[int, Detections]:
     Raises:
         DetectorError: the file is missing, or a line is malformed (the message gives ``file:line``).
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DetectorError(f"{path}: cannot read MOTChallenge detections ({exc.strerror or exc})") from None
-    lines = text.splitlines()
-    numbers = [i for i, line in enumerate(lines, 1) if line.strip()]  # 1-based line numbers of non-empty lines
-    try:  # fast path: every line has >= 7 numbers
-        rows = np.array([lines[i - 1].split(",")[:7] for i in numbers], dtype=np.float64)
-        if rows.ndim != 2 or rows.shape[1] != 7:
-            raise ValueError("not 7 columns")
-    except ValueError:
-        rows = _parse_mot_lines_slowly(path, lines, numbers)
-    bad = ~np.isfinite(rows).all(axis=1)
-    bad |= (rows[:, 0] < 1) | (rows[:, 0] != np.round(rows[:, 0]))
-    bad |= (rows[:, 4] < 0) | (rows[:, 5] < 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise DetectorError(f"{path}:{numbers[i]}: expected frame >= 1 (integer), finite numbers and width, height "
-                            f">= 0; got {lines[numbers[i] - 1].strip()!r}")
+    from vidgru.mot import read_mot_txt
 
+    try:
+        rows = read_mot_txt(path, min_columns=7, keep=7)
+    except DatasetError as exc:
+        raise DetectorError(str(exc)) from None
     frames = rows[:, 0].astype(np.int64) - 1
     order = np.argsort(frames, kind="stable")  # some det.txt files are not sorted by frame
     rows, frames = rows[order], frames[order]
@@ -56,24 +41,6 @@ def read_mot_detections(path: str | os.PathLike) -> dict[int, Detections]:
         int(frames[s]): Detections(xyxy[s:e], scores[s:e], np.full(e - s, -1, np.int64))
         for s, e in zip(starts, ends)
     }
-
-
-def _parse_mot_lines_slowly(path: Path, lines: list[str], numbers: list[int]) -> np.ndarray:
-    """Line by line, to say which line is malformed and how."""
-    rows = np.empty((len(numbers), 7), np.float64)
-    names = ("frame", "id", "x", "y", "w", "h", "score")
-    for row, number in enumerate(numbers):
-        fields = lines[number - 1].split(",")
-        if len(fields) < 7:
-            raise DetectorError(f"{path}:{number}: expected at least 7 comma-separated columns "
-                                f"(frame,id,x,y,w,h,score,...), got {len(fields)}: {lines[number - 1].strip()!r}")
-        for col, (name, field) in enumerate(zip(names, fields)):
-            try:
-                rows[row, col] = float(field)
-            except ValueError:
-                raise DetectorError(f"{path}:{number}: column {col + 1} ({name}) is not a number: "
-                                    f"{field.strip()!r}") from None
-    return rows
 
 
 def sequence_detections_path(sequence_dir: str | os.PathLike) -> Path:

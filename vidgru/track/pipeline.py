@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # Score thresholds of the first association stage and for starting tracks, by detector family. Faster R-CNN
 # style scores (torchvision, MOTChallenge det.txt) are tuned on the MOT15 training sequences
 # (docs/benchmarks.md); NanoDet's sigmoid scores run lower for the same boxes.
-_THRESHOLDS = {"file": (0.7, 0.8), "torchvision": (0.7, 0.8), "onnx": (0.45, 0.5), "motion": (0.3, 0.3)}
+_THRESHOLDS = {"file": (0.7, 0.8), "torchvision": (0.7, 0.8), "onnx": (0.45, 0.5), "bgsub": (0.3, 0.3)}
 
 DEFAULT_DETECTOR = "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn"  # for sources that bring no detections
 
@@ -37,11 +37,14 @@ APPEARANCE_CROP = 128  # crops are resized to this square before embedding: ~3x 
 
 
 def detector_family(spec: str) -> str:
-    return spec.split(":", 1)[0]
+    """``torchvision``, ``onnx``, ``bgsub`` or ``file`` (old names resolved: ``motion`` is ``bgsub``)."""
+    from vidgru.detect import detector_kind
+
+    return detector_kind(spec)
 
 
 def build_detector(cfg: TrackSettings, spec: str):
-    """The detector ``spec`` (``torchvision:<name>``, ``onnx:PATH``, ``motion`` or ``file:PATH``) with the
+    """The detector ``spec`` (``torchvision:<name>``, ``onnx:PATH``, ``bgsub`` or ``file:PATH``) with the
     filtering and device settings of ``cfg``."""
     from vidgru.detect import create_detector
 
