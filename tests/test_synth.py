@@ -22,6 +22,7 @@ from vidgru.train.synth import (
     Degradations,
     apply_degradations,
     generate_camera_motion_dataset,
+    load_source_frames,
     plan_camera_path,
     render_clip,
     render_sequence,
@@ -30,6 +31,7 @@ from vidgru.train.synth import (
     sample_move,
     write_clip,
 )
+from vidgru.video import read_frames
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -335,6 +337,30 @@ def test_unreadable_sources_are_named(tmp_path):
             generate_camera_motion_dataset([source], tmp_path / "out", clips_per_class=1)
         assert isinstance(info.value, VidgruError)
         assert str(source) in str(info.value)
+
+
+def test_load_source_frames_reads_what_video_source_decodes(tmp_path):
+    video, folder, still = _write_sources(tmp_path)
+    frames, fps = load_source_frames(video, start_frame=3, count=4)
+    decoded = read_frames(video)
+    assert fps == 10.0 and len(frames) == 4
+    assert all(np.array_equal(a, f.image) for a, f in zip(frames, decoded[3:7], strict=True))
+    tail, _ = load_source_frames(video, start_frame=28, count=10)  # the source ends first: fewer frames
+    assert len(tail) == 2
+    images, folder_fps = load_source_frames(folder, image_folder_fps=7.0)
+    assert folder_fps == 7.0 and len(images) == 5 and images[0].shape == (120, 160, 3)
+    photo, photo_fps = load_source_frames(still)
+    assert photo_fps is None and len(photo) == 1
+
+
+def test_image_folder_sources_play_in_plain_name_order(tmp_path):
+    # Name order, as data sets were always made ("f10" before "f2"); VideoSource itself sorts naturally.
+    folder = tmp_path / "unpadded"
+    folder.mkdir()
+    for i in (1, 2, 10):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((8, 8, 3), 10 * i, np.uint8))
+    frames, _ = load_source_frames(folder)
+    assert [int(f[0, 0, 0]) for f in frames] == [10, 100, 20]
 
 
 def test_bad_dataset_arguments(tmp_path):

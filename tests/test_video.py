@@ -284,8 +284,9 @@ def test_reading_twice_or_info_before_open_is_an_error(video30: Path) -> None:
         ({"max_size": 0}, "max_size"),
         ({"prefetch": 0}, "prefetch"),
         ({"max_frames": 0}, "max_frames"),
+        ({"stall_timeout_s": 0.0}, "stall_timeout_s"),
     ],
-    ids=["sample_fps", "every_n", "fps", "max_size", "prefetch", "max_frames"],
+    ids=["sample_fps", "every_n", "fps", "max_size", "prefetch", "max_frames", "stall_timeout_s"],
 )
 def test_bad_arguments_raise_value_error(video30: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -584,6 +585,35 @@ def test_live_gray_and_bgra_frames_come_out_rgb() -> None:
         value = frame.index % 256  # live: the newest frame, not necessarily frame 0
         expected = (value,) * 3 if channels == 1 else (255, value, 0)  # gray / BGRA (0, value, 255, 128)
         assert tuple(int(c) for c in frame.image[0, 0]) == expected
+
+
+def test_camera_read_with_live_false_yields_every_frame_in_order() -> None:
+    factory = Factory(n_frames=6, fps=30.0, delay_s=0.002)
+    with VideoSource(0, capture_factory=factory, live=False) as src:
+        assert (src.info.kind, src.info.is_live) == ("camera", False)
+        frames = list(src)  # a slow consumer would not lose frames: the bounded queue waits
+    assert [f.index for f in frames] == list(range(6))
+    assert [f.timestamp_s for f in frames] == pytest.approx([i / 30 for i in range(6)])
+    assert src.dropped_frames == 0 and src.decoded_frames == 6
+
+
+def test_file_read_with_live_true_is_timed_by_the_wall_clock() -> None:
+    factory = Factory(n_frames=None, fps=10.0, frame_count=1000, delay_s=0.002)
+    with VideoSource("fake.mp4", capture_factory=factory, live=True, max_frames=3) as src:
+        assert (src.info.kind, src.info.is_live, src.info.frame_count) == ("file", True, None)
+        assert src.estimated_output_frames() == 3
+        frames = list(src)
+    assert len(frames) == 3
+    assert_strictly_increasing(frames)
+    assert frames[-1].timestamp_s < frames[-1].index / 10.0  # seconds since open, not index / fps
+
+
+def test_decoder_output_is_converted_to_rgb_in_one_place() -> None:
+    import vidgru.video
+
+    package = Path(vidgru.video.__file__).parent
+    converting = sorted(p.name for p in package.glob("*.py") if "2RGB" in p.read_text(encoding="utf-8"))
+    assert converting == ["frames.py"]
 
 
 # ------------------------------------------------------------------------------------------- frame rate
