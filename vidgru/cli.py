@@ -504,21 +504,22 @@ def train_motion(data, config_file, quiet, **kwargs) -> None:
 
     from tqdm import tqdm
 
-    from vidgru.track.gru_motion import GruMotionConfig, save_motion_checkpoint
-    from vidgru.train.motion import MotionTrainConfig, load_training_sequences, train_motion_model
+    from vidgru.train.motion import train_state_model
 
     cfg = build_config(MotionTrainSettings, config_file, **_overrides(MotionTrainSettings, kwargs))
-    names = lambda s: [x.strip() for x in (s or "").split(",") if x.strip()]  # noqa: E731
-    train_sets, val_sets = load_training_sequences(data, val=names(cfg.val), exclude=names(cfg.exclude),
-                                                   first_half=names(cfg.first_half))
     weights = cfg.weights_by_dataset()
-    counts = Counter(s.dataset for s in train_sets)
-    for name, n in sorted(counts.items()):
-        sims = sum(not s.has_detections for s in train_sets if s.dataset == name)
-        click.echo(f"data set {name}: {n} training sequences ({'simulated' if sims == n else 'real'} detections"
-                   f"{f', {sims} simulated' if 0 < sims < n else ''}), weight {weights.get(name, 1.0):g}", err=True)
-    if val_sets:
-        click.echo(f"validating on {', '.join(s.name for s in val_sets)}", err=True)
+
+    def loaded(train_sets, val_sets) -> None:
+        counts = Counter(s.dataset for s in train_sets)
+        for name, n in sorted(counts.items()):
+            sims = sum(not s.has_detections for s in train_sets if s.dataset == name)
+            kind = "simulated" if sims == n else "real"
+            click.echo(f"data set {name}: {n} training sequences ({kind} detections"
+                       f"{f', {sims} simulated' if 0 < sims < n else ''}), weight {weights.get(name, 1.0):g}",
+                       err=True)
+        if val_sets:
+            click.echo(f"validating on {', '.join(s.name for s in val_sets)}", err=True)
+
     bar = tqdm(total=cfg.steps, desc="train-motion", unit="step", disable=quiet)
 
     def progress(step: int, loss: float) -> None:
@@ -526,16 +527,11 @@ def train_motion(data, config_file, quiet, **kwargs) -> None:
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss:.4f}")
 
-    ckpt, metrics = train_motion_model(
-        train_sets, val_sets, model=GruMotionConfig(hidden_size=cfg.hidden_size),
-        config=MotionTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, window=cfg.window, lr=cfg.lr,
-                                 dataset_weights=tuple(weights.items()), seed=cfg.seed), progress=progress)
+    result = train_state_model(data, cfg, on_loaded=loaded, progress=progress)
     bar.close()
-    save_motion_checkpoint(cfg.out, ckpt)
-    metrics_path = Path(cfg.out).with_suffix(".metrics.json")
-    metrics_path.write_text(json.dumps(metrics, indent=1))
-    click.echo(f"wrote {cfg.out} and {metrics_path}", err=True)
-    if val_sets:
+    metrics = result.metrics
+    click.echo(f"wrote {result.checkpoint} and {result.metrics_path}", err=True)
+    if "gru_predicted_iou" in metrics:  # there were validation sequences
         groups = [("all", metrics)] + list(metrics.get("datasets", {}).items())
         for name, m in groups:
             click.echo(f"validation ({name}), mean IoU with the true box, GRU vs Kalman: next-frame prediction "

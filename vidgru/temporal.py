@@ -22,6 +22,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from vidgru.choices import HEADS, POOLINGS
 from vidgru.checkpoint import load_payload, save_payload
 from vidgru.errors import CheckpointError, ConfigError
+from vidgru.settings import TrainSettings
 from vidgru.types import EmbedderSpec, Sampling
 
 CHECKPOINT_FORMAT = "vidgru.clip-classifier"
@@ -35,13 +36,13 @@ class ClipModelConfig:
 
     embed_dim: int
     num_classes: int
-    head: str = "gru"
-    proj_dim: int = 256
-    hidden_size: int = 256
-    num_layers: int = 1
-    bidirectional: bool = False
-    pooling: str = "attention"
-    dropout: float = 0.2
+    head: str = TrainSettings.head
+    proj_dim: int = TrainSettings.proj_dim
+    hidden_size: int = TrainSettings.hidden_size
+    num_layers: int = TrainSettings.num_layers
+    bidirectional: bool = TrainSettings.bidirectional
+    pooling: str = TrainSettings.pooling
+    dropout: float = TrainSettings.dropout
     delta_input: bool = True  # also feed x_t - x_{t-1}: makes changes between frames explicit to the GRU
     appearance_dim: int | None = None  # None: the whole embedding is appearance (no motion descriptors)
     use_appearance: bool = True  # False: the GRU sees only the motion descriptors (content-agnostic tasks)

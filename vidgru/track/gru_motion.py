@@ -32,6 +32,7 @@ import numpy as np
 from vidgru.checkpoint import load_payload, save_payload
 from vidgru.errors import CheckpointError
 from vidgru.paths import STATE_MODEL, shipped_model
+from vidgru.settings import StateModelTrainSettings
 from vidgru.track.association import iou_matrix
 from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from vidgru.track.kalman import STD_POSITION, STD_VELOCITY, kf_init, kf_predict, kf_update
@@ -47,7 +48,7 @@ MAX_GAP_S = 3.0
 
 @dataclass(frozen=True)
 class GruMotionConfig:
-    hidden_size: int = 64
+    hidden_size: int = StateModelTrainSettings.hidden_size
     head_size: int = 64
     dt_scale: float = 10.0  # the time-step input is dt_s * dt_scale (so 1.0 at 10 frames/s)
     std_position: float = STD_POSITION  # the Kalman prior's noise (fractions of the box height per frame)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vidgru.errors import ConfigError, DatasetError
+from vidgru.settings import StateModelTrainSettings
 from vidgru.track.association import assign, iou_matrix
 from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from vidgru.track.gru_motion import GruMotionConfig, MotionCheckpoint, build_net, filter_step
@@ -203,10 +204,10 @@ def load_training_sequences(roots: Sequence[str | Path], *, val: Sequence[str] =
 
 @dataclass(frozen=True)
 class MotionTrainConfig:
-    window: int = 48  # frames per training window (after frame skipping)
-    batch_size: int = 128
-    steps: int = 2000
-    lr: float = 3e-3
+    window: int = StateModelTrainSettings.window  # frames per training window (after frame skipping)
+    batch_size: int = StateModelTrainSettings.batch_size
+    steps: int = StateModelTrainSettings.steps
+    lr: float = StateModelTrainSettings.lr
     weight_decay: float = 1e-4
     max_stride: int = 3  # windows are also drawn at every 2nd/3rd frame: lower frame rates
     jitter: float = 0.04  # extra box noise on real detections, up to this fraction of the box size (std)
@@ -218,7 +219,7 @@ class MotionTrainConfig:
     swap_share: float = 0.3  # windows where, while two people overlap, the track is fed the other one for a while
     max_swap_s: float = 0.5
     dataset_weights: tuple[tuple[str, float], ...] = ()  # (data set, weight); unnamed data sets weigh 1
-    seed: int = 0
+    seed: int = StateModelTrainSettings.seed
 
 
 def _pick_weights(sets: Sequence[TrajectorySet], cfg: MotionTrainConfig) -> tuple[list, np.ndarray]:
@@ -488,3 +489,42 @@ def evaluate_motion_model(net, sets: Sequence[TrajectorySet], model: GruMotionCo
     names = sorted({s.dataset for s in sets})
     out["datasets"] = {d: compare([s for s in sets if s.dataset == d]) for d in names} if len(names) > 1 else {}
     return out
+
+
+@dataclass(frozen=True)
+class StateModelTrainResult:
+    """What ``vidgru train-motion`` made: the model file, its metrics JSON and the metrics themselves (validation
+    IoUs of the GRU and the Kalman filter, overall and per data set under ``"datasets"``)."""
+
+    checkpoint: Path
+    metrics_path: Path
+    metrics: dict
+
+
+def train_state_model(data: Sequence[str | Path], settings: StateModelTrainSettings, *,
+                      on_loaded: Callable[[list[TrajectorySet], list[TrajectorySet]], None] | None = None,
+                      progress: Callable[[int, float], None] | None = None) -> StateModelTrainResult:
+    """The ``vidgru train-motion`` job: load the sequences under ``data`` as ``settings`` says (held out,
+    excluded, first halves), train (:func:`train_motion_model`), write the checkpoint and ``<out>.metrics.json``.
+    ``on_loaded(train_sets, val_sets)`` is called once the data is read, before training."""
+    import json
+
+    from vidgru.fileio import write_text_atomic
+    from vidgru.settings import names_list
+    from vidgru.track.gru_motion import save_motion_checkpoint
+
+    train_sets, val_sets = load_training_sequences(data, val=names_list(settings.val),
+                                                   exclude=names_list(settings.exclude),
+                                                   first_half=names_list(settings.first_half))
+    if on_loaded is not None:
+        on_loaded(train_sets, val_sets)
+    ckpt, metrics = train_motion_model(
+        train_sets, val_sets, model=GruMotionConfig(hidden_size=settings.hidden_size),
+        config=MotionTrainConfig(steps=settings.steps, batch_size=settings.batch_size, window=settings.window,
+                                 lr=settings.lr, dataset_weights=tuple(settings.weights_by_dataset().items()),
+                                 seed=settings.seed), progress=progress)
+    out = Path(settings.out)
+    save_motion_checkpoint(out, ckpt)
+    metrics_path = out.with_suffix(".metrics.json")
+    write_text_atomic(metrics_path, json.dumps(metrics, indent=1))
+    return StateModelTrainResult(out, metrics_path, metrics)
