@@ -14,14 +14,17 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vidgru.errors import CheckpointError, ConfigError
 from vidgru.motion_features import MotionSpec
 from vidgru.paths import CLIP_MODEL, shipped_model
-from vidgru.temporal import ClipCheckpoint, load_checkpoint
 from vidgru.types import ClipResult, Frame, Segment, VideoInfo, WindowPrediction
+
+if TYPE_CHECKING:  # torch is imported when a model is loaded, not with this module (batch decode workers use it)
+    from vidgru.temporal import ClipCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +236,8 @@ class ClipClassifier:
     @classmethod
     def from_path(cls, path: str | Path | None, **kwargs) -> ClipClassifier:
         """Load ``path``, or the packaged default model when ``path`` is None."""
+        from vidgru.temporal import load_checkpoint
+
         return cls(load_checkpoint(path if path is not None else default_model_path()), **kwargs)
 
     def predict_windows(self, timestamps_s: np.ndarray, embeddings: np.ndarray, duration_s: float

@@ -152,7 +152,8 @@ def info() -> None:
     from vidgru.detect import TORCHVISION_DETECTORS
     from vidgru.track.gru_motion import default_motion_model_path
 
-    click.echo("detectors (--detector): onnx:PATH, bgsub (background subtraction), file[:PATH], and torchvision COCO models:")
+    click.echo("detectors (--detector): onnx:PATH, bgsub (background subtraction), file[:PATH], and torchvision "
+               "COCO models:")
     for name, spec in TORCHVISION_DETECTORS.items():
         found = find_model_weights(name, spec.default_weights)
         status = f"available ({found.path})" if found else "not on this machine (downloaded on first use when online)"

@@ -19,12 +19,12 @@ from vidgru.choices import PRECISIONS, RUNTIMES, STATE_MODELS  # noqa: F401  (re
 from vidgru.errors import ConfigError
 from vidgru.settings import (  # noqa: F401
     BatchSettings,
-    _check_choice,
-    _check_positive,
     ClassifySettings,
     StateModelTrainSettings,
     TrackSettings,
     TrainSettings,
+    _check_choice,
+    _check_positive,
 )
 
 C = TypeVar("C")

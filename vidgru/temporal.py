@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from vidgru.choices import HEADS, POOLINGS
 from vidgru.checkpoint import load_payload, save_payload
+from vidgru.choices import HEADS, POOLINGS
 from vidgru.errors import CheckpointError, ConfigError
 from vidgru.settings import TrainSettings
 from vidgru.types import EmbedderSpec, Sampling

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from vidgru.config import BatchConfig
-from vidgru.settings import TrackSettings
 from vidgru.errors import ConfigError, VidgruError
+from vidgru.settings import TrackSettings
 
 STAGING_DIR = ".staging"  # under the output folder: track outputs wait here until they are complete
 CHUNK_FRAMES = 16  # frames per message from a decode worker

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidgru.settings import TrainSettings
 from vidgru.errors import ConfigError, DatasetError, VideoOpenError
 from vidgru.motion_features import MotionSpec, descriptor_permutation
+from vidgru.settings import TrainSettings
 from vidgru.train.cache import CachedEmbeddings, EmbeddingCache
 from vidgru.train.dataset import LabelledSet, Sample, load_labelled_set, stratified_split
 
