@@ -26,7 +26,7 @@ from vidgru.batch import (
     run_batch,
 )
 from vidgru.cli import cli
-from vidgru.config import BatchConfig
+from vidgru.config import build_batch_settings
 from vidgru.errors import ConfigError
 
 
@@ -121,13 +121,13 @@ def test_inputs_that_collide_are_refused(tmp_path, clips):
 
 def test_config_checks_its_choices():
     with pytest.raises(ConfigError, match="task"):
-        BatchConfig(task="segment")
+        build_batch_settings(task="segment")
     with pytest.raises(ConfigError, match="ray_address"):
-        BatchConfig(ray_address="auto")
+        build_batch_settings(ray_address="auto")
     with pytest.raises(ConfigError, match="file_timeout_s: must be > 0"):
-        BatchConfig(file_timeout_s=0)
+        build_batch_settings(file_timeout_s=0)
     with pytest.raises(ConfigError, match="file_timeout_s: only supported with executor: local"):
-        BatchConfig(executor="ray", file_timeout_s=60)
+        build_batch_settings(executor="ray", file_timeout_s=60)
 
 
 def test_executors_and_runner_import_no_cycle():
@@ -214,7 +214,7 @@ def scripted(tmp_path, monkeypatch) -> tuple[Path, list[_ScriptedExecutor]]:
 def test_the_runner_alone_commits_outputs_and_records(tmp_path, scripted):
     videos, executors = scripted
     out = tmp_path / "out"
-    summary = run_batch([videos], BatchConfig(out=str(out), out_video=True))
+    summary = run_batch([videos], build_batch_settings(out=str(out), out_video=True))
     assert [(r.relpath, r.status, r.frames) for r in summary.records] == [
         ("a.mp4", "ok", 9), ("b.mp4", "failed", 0), ("c.mp4", "failed", 0)]  # input order
     assert summary.records[0].outputs == ("a.json", "a.annotated.mp4")
@@ -233,7 +233,7 @@ def test_ctrl_c_while_recording_stops_the_executor(tmp_path, scripted):
 
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        run_batch([videos], BatchConfig(out=str(out), out_video=True), on_record=interrupt)
+        run_batch([videos], build_batch_settings(out=str(out), out_video=True), on_record=interrupt)
     assert executors[0].closed and not (out / ".staging").exists()
     assert [r.relpath for r in _records(out)] == ["c.mp4"]
 
@@ -279,7 +279,7 @@ def test_workers_compute_global_motion_and_it_equals_the_main_process_s(clips, c
 def test_results_equal_vidgru_classify(clips, tmp_path, classifier):
     out = tmp_path / "out"
     inputs = [clips / "plaza", clips / "birds/cockatoo.mp4"]  # three videos, their chunks mixed in batches
-    cfg = BatchConfig(out=str(out), workers=2, sample_fps=SAMPLE_FPS)
+    cfg = build_batch_settings(out=str(out), workers=2, sample_fps=SAMPLE_FPS)
     summary = run_batch(inputs, cfg, classifier=classifier)
     assert summary.exit_code == 0 and summary.count("ok") == 3
     rels = ["plaza/a.mp4", "plaza/b.mp4", "birds/cockatoo.mp4"]
@@ -303,7 +303,7 @@ def test_resume_skips_finished_inputs_and_redoes_changed_ones(clips, tmp_path, c
     videos = _copy_tree(clips / "plaza", tmp_path / "videos")
     shutil.copy(clips / "bikes.mp4", videos / "bikes.mp4")
     out = tmp_path / "out"
-    cfg = BatchConfig(out=str(out), workers=1, sample_fps=SAMPLE_FPS)
+    cfg = build_batch_settings(out=str(out), workers=1, sample_fps=SAMPLE_FPS)
     assert run_batch([videos], cfg, classifier=classifier).count("ok") == 3
     first = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
 
@@ -317,7 +317,7 @@ def test_resume_skips_finished_inputs_and_redoes_changed_ones(clips, tmp_path, c
     assert {r.relpath: r.status for r in third.records} == {"a.mp4": "ok", "b.mp4": "skipped", "bikes.mp4": "ok"}
     assert (out / "b.json").stat().st_mtime_ns == first[out / "b.json"]
 
-    forced = run_batch([videos], BatchConfig(out=str(out), workers=1, force=True, sample_fps=SAMPLE_FPS),
+    forced = run_batch([videos], build_batch_settings(out=str(out), workers=1, force=True, sample_fps=SAMPLE_FPS),
                        classifier=classifier)
     assert forced.count("ok") == 3
 
@@ -325,11 +325,11 @@ def test_resume_skips_finished_inputs_and_redoes_changed_ones(clips, tmp_path, c
 def test_changed_settings_redo_everything(clips, tmp_path, classifier):
     out = tmp_path / "out"
     videos = [clips / "bikes.mp4"]
-    first = BatchConfig(out=str(out), workers=1, sample_fps=SAMPLE_FPS)
+    first = build_batch_settings(out=str(out), workers=1, sample_fps=SAMPLE_FPS)
     assert run_batch(videos, first, classifier=classifier).count("ok") == 1
-    changed = BatchConfig(out=str(out), workers=1, sample_fps=SAMPLE_FPS, fps=12.5)  # another frame rate
+    changed = build_batch_settings(out=str(out), workers=1, sample_fps=SAMPLE_FPS, fps=12.5)  # another frame rate
     assert run_batch(videos, changed, classifier=classifier).count("ok") == 1
-    hashed = BatchConfig(out=str(out), workers=1, sample_fps=SAMPLE_FPS, fps=12.5, hash=True)
+    hashed = build_batch_settings(out=str(out), workers=1, sample_fps=SAMPLE_FPS, fps=12.5, hash=True)
     summary = run_batch(videos, hashed, classifier=classifier)
     assert summary.count("ok") == 1 and "sha256" in summary.records[0].fingerprint
     assert run_batch(videos, hashed, classifier=classifier).count("skipped") == 1
@@ -362,7 +362,8 @@ def test_bad_files_fail_alone_with_reasons(clips, tmp_path):
 def test_a_crashing_worker_fails_only_its_file(clips, tmp_path, monkeypatch, classifier):
     monkeypatch.setenv(CRASH_HOOK_ENV, "cockatoo")  # that worker calls os.abort(), as a segfaulting decoder would
     out = tmp_path / "out"
-    summary = run_batch([clips], BatchConfig(out=str(out), workers=2, sample_fps=SAMPLE_FPS), classifier=classifier)
+    cfg = build_batch_settings(out=str(out), workers=2, sample_fps=SAMPLE_FPS)
+    summary = run_batch([clips], cfg, classifier=classifier)
     status = {r.relpath: r for r in summary.records}
     assert status["birds/cockatoo.mp4"].status == "failed"
     assert "crashed" in status["birds/cockatoo.mp4"].error and "SIGABRT" in status["birds/cockatoo.mp4"].error
@@ -455,11 +456,11 @@ def test_ray_executor_gives_the_local_outputs(clips, tmp_path, classifier):
 
     videos = [clips / "plaza"]
     local, remote = tmp_path / "local", tmp_path / "ray"
-    local_cfg = BatchConfig(out=str(local), workers=1, sample_fps=SAMPLE_FPS)
+    local_cfg = build_batch_settings(out=str(local), workers=1, sample_fps=SAMPLE_FPS)
     assert run_batch(videos, local_cfg, classifier=classifier).exit_code == 0
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        summary = run_batch(videos, BatchConfig(out=str(remote), executor="ray", device="cpu",
+        summary = run_batch(videos, build_batch_settings(out=str(remote), executor="ray", device="cpu",
                                                      sample_fps=SAMPLE_FPS))
     finally:
         ray.shutdown()

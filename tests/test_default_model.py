@@ -10,8 +10,8 @@ import pytest
 
 from vidgru.classify import ClipClassifier, default_model_path
 from vidgru.temporal import load_checkpoint
-from vidgru.types import Sampling
 from vidgru.train.synth import CAMERA_MOTION_CLASSES
+from vidgru.types import Sampling
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import click
 
-from vidgru.config import (
-    RUNTIMES,
-    BatchConfig,
-    ClassifyConfig,
-    MotionTrainSettings,
-    TrackConfig,
-    TrainConfig,
-    build_config,
-)
+from vidgru.choices import RUNTIMES
+from vidgru.config import build_batch_settings, build_config
 from vidgru.errors import VidgruError
+from vidgru.settings import (
+    BatchSettings,
+    ClassifySettings,
+    StateModelTrainSettings,
+    TrackSettings,
+    TrainSettings,
+)
 
 EXIT_SOME_FAILED = 1
 EXIT_ERROR = 2
@@ -72,15 +72,18 @@ def main() -> None:
 # ------------------------------------------------------------------------------------ config-backed options
 
 
-def config_options(cls: type, helps: dict[str, str] | None = None, *, skip: tuple[str, ...] = ()):
+def config_options(cls: type, helps: dict[str, str] | None = None, *, skip: tuple[str, ...] = (),
+                   only: tuple[str, ...] | None = None, prefix: str = ""):
     """Add one ``--flag`` per field of the settings record ``cls`` (default None, so an unset flag never
-    overrides a value from ``--config``), with the field's help text and default, and ``--old-name`` for the
-    field's old aliases."""
+    overrides a value from ``--config``), with the field's help text (after ``prefix``) and default, and
+    ``--old-name`` for the field's old aliases. ``only``/``skip`` choose the fields."""
     hints = typing.get_type_hints(cls)
 
     def decorate(f):
         for field in reversed(dataclasses.fields(cls)):
-            if field.name in skip or dataclasses.is_dataclass(hints[field.name]):
+            if field.name in skip or (only is not None and field.name not in only):
+                continue
+            if dataclasses.is_dataclass(hints[field.name]):
                 continue
             annotation = hints[field.name]
             args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
@@ -89,7 +92,7 @@ def config_options(cls: type, helps: dict[str, str] | None = None, *, skip: tupl
             flags = ["--" + n.replace("_", "-") for n in names]
             metavar = "PATH" if field.metadata.get("path") else None
             default = field.default
-            text = (helps or {}).get(field.name) or field.metadata.get("help", "")
+            text = prefix + ((helps or {}).get(field.name) or field.metadata.get("help", ""))
             text = f"{text} [default: {default}]" if default is not None else text
             if base is bool:
                 f = click.option(*(f"{flag}/--no-{flag[2:]}" for flag in flags), field.name, default=None,
@@ -193,7 +196,7 @@ def _classify_live(clf, source, fps, jsonl, *, echo_table: bool) -> None:
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@config_options(ClassifyConfig)
+@config_options(ClassifySettings)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def classify(inputs, config_file, quiet, **kwargs) -> None:
     """Classify whole videos: a label, per-window scores and a timeline of segments.
@@ -216,7 +219,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
     from vidgru.sinks import CLASSIFY_CSV_HEADER, CsvSink, JsonlSink, classify_csv_rows
     from vidgru.video import expand_inputs, is_live_source
 
-    cfg = build_config(ClassifyConfig, config_file, **_overrides(ClassifyConfig, kwargs))
+    cfg = build_config(ClassifySettings, config_file, **_overrides(ClassifySettings, kwargs))
     json_out, csv_out, out_video = cfg.json, cfg.csv, cfg.out_video
     sources, failures = [], []
     for item in inputs:
@@ -277,7 +280,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
 @cli.command()
 @click.argument("data_dir", required=False)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@config_options(TrainConfig, skip=("data",))
+@config_options(TrainSettings, skip=("data",))
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def train(data_dir, config_file, quiet, **kwargs) -> None:
     """Train a clip classifier on DATA_DIR/<class_name>/<videos> (or a CSV/TXT list of path,label).
@@ -293,7 +296,7 @@ def train(data_dir, config_file, quiet, **kwargs) -> None:
     from vidgru.metrics import format_report
     from vidgru.train.loop import train_clip_model
 
-    cfg = build_config(TrainConfig, config_file, data=data_dir, **_overrides(TrainConfig, kwargs))
+    cfg = build_config(TrainSettings, config_file, data=data_dir, **_overrides(TrainSettings, kwargs))
     result = train_clip_model(cfg, progress=not quiet)
     click.echo(f"best epoch {result.best_epoch}, validation:")
     click.echo(format_report(result.val_report))
@@ -411,7 +414,7 @@ def _track_inputs(source: str | None, webcam: int | None) -> list:
 @click.option("--show/--no-show", default=None, help="Live window with boxes, IDs, trails and FPS (q or Esc "
               "quits). Default: on for --webcam, off otherwise.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@config_options(TrackConfig)
+@config_options(TrackSettings)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
     """Track objects in a video, camera, stream or MOTChallenge sequence.
@@ -435,7 +438,7 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
     from vidgru.track.pipeline import TrackOutputs, appearance_embedder, input_name, track_source
     from vidgru.video import is_live_source
 
-    cfg = build_config(TrackConfig, config_file, **_overrides(TrackConfig, kwargs))
+    cfg = build_config(TrackSettings, config_file, **_overrides(TrackSettings, kwargs))
     items = _track_inputs(source, webcam)
     if show is None:
         show = webcam is not None
@@ -481,7 +484,7 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
 @cli.command("train-motion")
 @click.argument("data", nargs=-1, required=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@config_options(MotionTrainSettings)
+@config_options(StateModelTrainSettings)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train_motion(data, config_file, quiet, **kwargs) -> None:
     """Train the GRU track-state model on MOTChallenge-format ground truth.
@@ -507,7 +510,7 @@ def train_motion(data, config_file, quiet, **kwargs) -> None:
 
     from vidgru.train.motion import train_state_model
 
-    cfg = build_config(MotionTrainSettings, config_file, **_overrides(MotionTrainSettings, kwargs))
+    cfg = build_config(StateModelTrainSettings, config_file, **_overrides(StateModelTrainSettings, kwargs))
     weights = cfg.weights_by_dataset()
 
     def loaded(train_sets, val_sets) -> None:
@@ -571,47 +574,27 @@ def eval_track(gt, results, benchmark, json_path) -> None:
 
 # ----------------------------------------------------------------------------------------------- batch
 
-BATCH_HELPS = {
-    "task": "classify (a clip label and timeline per video) or track (MOT txt + JSON Lines per video).",
-    "out": "Output folder: results mirror the input tree (a/b/c.mp4 -> a/b/c.json or a/b/c.mot.txt + "
-           "a/b/c.jsonl), plus manifest.jsonl.",
-    "workers": "Worker processes that decode (classify) or run whole jobs (track). Default: from the core count.",
-    "executor": "local (worker processes on this machine) or ray (tasks and an actor on a Ray cluster).",
-    "ray_address": "Ray cluster to join ('auto' = the one started by `ray start` here). Default: a local instance.",
-    "force": "Redo every input, even those a previous run finished.",
-    "hash": "Fingerprint inputs by content (sha256) instead of size + modification time.",
-    "out_video": "Also write <name>.annotated.mp4 per video.",
-    "file_timeout_s": "Seconds one input may hold a worker (a hung decoder, a stalled network file): past it the "
-                      "worker is killed, the input fails and a fresh worker goes on. Local executor only. "
-                      "Default: no limit.",
-    "model": "classify: trained clip model (.pt). Default: the shipped camera-motion model.",
-    "window_s": "classify: window length in seconds. Default: as the model was trained.",
-    "stride_s": "classify: seconds between window starts. Default: as the model was trained.",
-    "sample_fps": "classify: frames per second fed to the model. Default: as the model was trained.",
-    "detector": "track: torchvision:<name>, onnx:PATH or bgsub (background subtraction). Default: "
-                "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn.",
-    "classes": "track: keep only these classes, comma-separated.",
-    "score_threshold": "track: drop detections below this score.",
-    "detect_every": "track: run the detector on every Nth frame.",
-    "motion": "track: gru or kalman state model.",
-    "appearance": "track: match by appearance too.",
-    "max_frames": "track: stop each video after this many frames.",
-    "track_config": "track: a YAML of `vidgru track` settings (e.g. configs/track.yaml); flags override it.",
+BATCH_SHARED_HELPS = {
     "fps": "Frame rate to assume when a file's own is wrong or missing.",
     "weights": "Backbone (classify) or detector (track) weights file.",
     "device": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps.",
-    "precision": "classify: auto, fp32, fp16 or bf16.",
     "runtime": "Backbone runtime: auto (ONNX Runtime on a CPU when installed, else PyTorch), torch or onnx.",
-    "batch_size": "classify: frames per backbone forward pass (frames of several videos are mixed).",
 }
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
-@config_options(BatchConfig, BATCH_HELPS)
+@config_options(BatchSettings)
+@config_options(ClassifySettings, only=("model", "window_s", "stride_s", "sample_fps", "precision", "batch_size"),
+                prefix="classify: ")
+@config_options(TrackSettings, only=("detector", "classes", "score_threshold", "detect_every", "state_model",
+                                     "appearance", "max_frames"), prefix="track: ")
+@click.option("--track-config", type=click.Path(dir_okay=False), metavar="PATH",
+              help="track: a YAML of `vidgru track` settings (e.g. configs/track.yaml); flags override it.")
+@config_options(ClassifySettings, BATCH_SHARED_HELPS, only=tuple(BATCH_SHARED_HELPS))
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def batch(inputs, config_file, quiet, **kwargs) -> None:
+def batch(inputs, config_file, track_config, quiet, **kwargs) -> None:
     """Run classify or track on every video under INPUTS (folders and/or files): per-video results,
     a manifest, resume and fault isolation.
 
@@ -630,7 +613,7 @@ def batch(inputs, config_file, quiet, **kwargs) -> None:
     """
     from vidgru.batch import run_batch
 
-    cfg = build_config(BatchConfig, config_file, **_overrides(BatchConfig, kwargs))
+    cfg = build_batch_settings(config_file, track_config=track_config, **kwargs)
 
     def report(record) -> None:  # failures as they happen, above the progress bars (listed again at the end)
         if record.status == "failed":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,8 +22,6 @@ from vidgru.settings import (  # noqa: F401
     StateModelTrainSettings,
     TrackSettings,
     TrainSettings,
-    _check_choice,
-    _check_positive,
 )
 
 C = TypeVar("C")
@@ -111,55 +108,51 @@ def build_config(cls: type[C], file: str | Path | None = None, **overrides: Any)
     return cls(**values)
 
 
-from vidgru.choices import BATCH_TASKS, EXECUTORS  # noqa: E402
+def build_batch_settings(file: str | Path | None = None, *, track_config: str | Path | None = None,
+                         **flat: Any) -> BatchSettings:
+    """``vidgru batch``'s settings from a YAML ``file`` and flags: keys of :class:`BatchSettings` set the batch;
+    any other key goes to the task settings that have it (``model`` to classify, ``detector`` to track, ``fps``
+    to both). The YAML may also hold ``classify:`` and ``track:`` sections, and ``track_config`` names a
+    ``vidgru track`` YAML (configs/track.yaml) underneath the track flags. Flags (non-None values in ``flat``)
+    win over the file."""
+    batch_keys = {f.name for f in dataclasses.fields(BatchSettings) if f.name not in ("classify", "track")}
+    sections: dict[str, tuple[type, dict[str, Any]]] = {"classify": (ClassifySettings, {}),
+                                                         "track": (TrackSettings, {})}
+    top: dict[str, Any] = {}
 
+    def route(raw_key: str, value: Any, where: str) -> None:
+        key = raw_key.replace("-", "_")
+        if key in batch_keys:
+            hints = typing.get_type_hints(BatchSettings)
+            top[key] = _coerce(key, value, hints[key]) if where != "flag" else value
+            return
+        taken = False
+        for cls, values in sections.values():
+            name = _names(cls).get(key)
+            if name is not None:
+                values[name] = _coerce(name, value, typing.get_type_hints(cls)[name]) if where != "flag" else value
+                taken = True
+        if not taken:
+            allowed = sorted(batch_keys | set(_names(ClassifySettings)) | set(_names(TrackSettings)))
+            raise ConfigError(f"{where}: unknown key {raw_key!r}; allowed keys: {', '.join(allowed)}")
 
-@dataclass(frozen=True)
-class BatchConfig:
-    """Settings of ``vidgru batch``: the task, where results go, how the work is spread, and the task's own
-    settings (classify: model and sampling; track: detector and tracker, or a whole ``track_config`` YAML)."""
-
-    task: str = "classify"
-    out: str = "results"
-    workers: int | None = None  # None: from the core count (vidgru.batch.default_workers)
-    executor: str = "local"
-    ray_address: str | None = None  # None: start a local Ray instance
-    force: bool = False
-    hash: bool = False  # fingerprint inputs by content (sha256) instead of size + mtime
-    out_video: bool = False
-    file_timeout_s: float | None = None  # None: no limit; else a worker on one input longer than this is killed
-    # classify
-    model: str | None = None
-    window_s: float | None = None
-    stride_s: float | None = None
-    sample_fps: float | None = None
-    # track
-    detector: str | None = None
-    classes: str | None = None
-    score_threshold: float | None = None
-    detect_every: int | None = None
-    motion: str | None = None
-    appearance: bool | None = None
-    max_frames: int | None = None
-    track_config: str | None = None  # a TrackConfig YAML (configs/track.yaml); the flags above override it
-    # both
-    fps: float | None = None
-    weights: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    runtime: str = "auto"
-    batch_size: int = 32
-
-    def __post_init__(self) -> None:
-        _check_choice(self, "task", BATCH_TASKS)
-        _check_choice(self, "executor", EXECUTORS)
-        _check_choice(self, "precision", PRECISIONS)
-        _check_choice(self, "runtime", RUNTIMES)
-        _check_positive(self, "workers", "window_s", "stride_s", "sample_fps", "detect_every", "max_frames", "fps",
-                        "batch_size", "file_timeout_s")
-        if self.motion is not None:
-            _check_choice(self, "motion", MOTION_MODELS)
-        if self.ray_address and self.executor != "ray":
-            raise ConfigError("ray_address: only used with executor: ray")
-        if self.file_timeout_s is not None and self.executor != "local":
-            raise ConfigError("file_timeout_s: only supported with executor: local")
+    if file is not None:
+        data = read_yaml(file)
+        for name, (cls, values) in sections.items():
+            section = data.pop(name, None) or {}
+            if not isinstance(section, dict):
+                raise ConfigError(f"config {file}: {name}: expected a mapping of keys to values")
+            for raw_key, value in section.items():
+                key = _names(cls).get(str(raw_key).replace("-", "_"))
+                if key is None:
+                    raise ConfigError(f"config {file}: {name}: unknown key {raw_key!r}")
+                values[key] = _coerce(key, value, typing.get_type_hints(cls)[key])
+        track_config = data.pop("track_config", None) if track_config is None else track_config
+        for raw_key, value in data.items():
+            route(str(raw_key), value, f"config {file}")
+    for key, value in flat.items():
+        if value is not None:
+            route(key, value, "flag")
+    classify = build_config(ClassifySettings, None, **sections["classify"][1])
+    track = build_config(TrackSettings, track_config, **sections["track"][1])
+    return BatchSettings(**top, classify=classify, track=track)

@@ -30,9 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from vidgru.config import BatchConfig
 from vidgru.errors import ConfigError, VidgruError
-from vidgru.settings import TrackSettings
+from vidgru.settings import ClassifySettings, TrackSettings
 
 STAGING_DIR = ".staging"  # under the output folder: track outputs wait here until they are complete
 CHUNK_FRAMES = 16  # frames per message from a decode worker
@@ -292,7 +291,7 @@ def track_detector_spec(cfg: TrackSettings) -> str:
     return spec
 
 
-def build_classifier(cfg: BatchConfig):
+def build_classifier(cfg: ClassifySettings):
     """The clip classifier (:class:`~vidgru.classify.ClipClassifier`) described by ``cfg``: model, sampling,
     device, precision, runtime and batch size."""
     from vidgru.classify import ClipClassifier

@@ -48,7 +48,7 @@ from vidgru.batch.work import ItemDone, ItemFailed, Outcome, WorkItem
 from vidgru.errors import VidgruError
 
 if TYPE_CHECKING:
-    from vidgru.config import BatchConfig, TrackConfig
+    from vidgru.settings import BatchSettings, TrackSettings
 
 
 # ---------------------------------------------------------------------------------------- worker process
@@ -69,7 +69,7 @@ class _TrackJob:
 
     job: int
     source: str
-    config: TrackConfig
+    config: TrackSettings
     workdir: str
     out_video: bool
     threads: int  # torch threads in the worker
@@ -279,8 +279,8 @@ class LocalExecutor:
         track_config: track: the settings of every track job.
     """
 
-    def __init__(self, config: BatchConfig, *, staging: Path, classifier=None,
-                 track_config: TrackConfig | None = None) -> None:
+    def __init__(self, config: BatchSettings, *, staging: Path, classifier=None,
+                 track_config: TrackSettings | None = None) -> None:
         self.cfg = config
         self.staging = Path(staging)
         self.classifier = classifier

@@ -4,7 +4,7 @@ Decoding (classify) or whole track jobs run as Ray tasks (1 CPU each, not retrie
 Ray actor (``num_gpus=1`` when the cluster has GPUs). Job files come back to the driver as bytes, and the
 executor yields each item's outcome (:mod:`vidgru.batch.work`); the runner writes outputs and the manifest,
 with the same rules as for the local executor. ``file_timeout_s`` is not supported here
-(:class:`~vidgru.config.BatchConfig` refuses it with ``executor="ray"``). Ray is imported only when a batch
+(:class:`~vidgru.settings.BatchSettings` refuses it with ``executor="ray"``). Ray is imported only when a batch
 runs on it.
 """
 
@@ -37,8 +37,8 @@ from vidgru.batch.jobs import (
     run_track_job,
 )
 from vidgru.batch.work import ItemDone, ItemFailed, Outcome, WorkItem
-from vidgru.config import BatchConfig, TrackConfig
 from vidgru.errors import ConfigError
+from vidgru.settings import BatchSettings, TrackSettings
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class RayExecutor:
         track_config: track: the settings of every track job.
     """
 
-    def __init__(self, config: BatchConfig, *, track_config: TrackConfig | None = None) -> None:
+    def __init__(self, config: BatchSettings, *, track_config: TrackSettings | None = None) -> None:
         self.cfg = config
         self.track_config = track_config
 
@@ -102,7 +102,8 @@ class RayExecutor:
             gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
             actor_cls = ray.remote(num_gpus=gpus, num_cpus=1)(_ClassifierActor)
             device = cfg.device if not gpus else "cuda"
-            actor = actor_cls.remote(dataclasses.replace(cfg, device=device))
+            classify = dataclasses.replace(cfg.classify, device=device)
+            actor = actor_cls.remote(dataclasses.replace(cfg, classify=classify))
             spec = ray.get(actor.decode_spec.remote())
             decode = ray.remote(num_cpus=1)(_ray_decode).options(**options)
 
@@ -147,7 +148,7 @@ def _ray_decode(source: str, spec: DecodeSpec) -> _DecodedVideo:
     return _DecodedVideo(*decode_whole(source, spec))
 
 
-def _ray_track(source: str, cfg: TrackConfig, out_video: bool) -> _JobFiles:
+def _ray_track(source: str, cfg: TrackSettings, out_video: bool) -> _JobFiles:
     with tempfile.TemporaryDirectory(prefix="vidgru-batch-") as tmp:
         done = run_track_job(source, cfg, Path(tmp) / "job", out_video=out_video)
         return _JobFiles(done.frames, {k: Path(v).read_bytes() for k, v in done.files.items()})
@@ -156,13 +157,13 @@ def _ray_track(source: str, cfg: TrackConfig, out_video: bool) -> _JobFiles:
 class _ClassifierActor:
     """The clip classifier held by a Ray actor: decoded videos in, result JSON (and annotated video) out."""
 
-    def __init__(self, cfg: BatchConfig) -> None:
+    def __init__(self, cfg: BatchSettings) -> None:
         self.cfg = cfg
         self._classifier = None
 
     def _clf(self):
         if self._classifier is None:
-            self._classifier = build_classifier(self.cfg)
+            self._classifier = build_classifier(self.cfg.classify)
         return self._classifier
 
     def decode_spec(self) -> DecodeSpec:

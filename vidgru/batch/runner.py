@@ -46,7 +46,7 @@ from vidgru.batch.manifest import (
 )
 from vidgru.batch.ray_executor import RayExecutor
 from vidgru.batch.work import Executor, ItemFailed, Outcome, WorkItem
-from vidgru.config import BatchConfig, TrackConfig
+from vidgru.settings import BatchSettings, TrackSettings
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,14 @@ class BatchRunner:
     """Runs one batch (see :mod:`vidgru.batch`). Build it with the settings, then call :meth:`run`.
 
     Args:
-        config: the batch settings (:class:`~vidgru.config.BatchConfig`).
+        config: the batch settings (:class:`~vidgru.settings.BatchSettings`).
         progress: show tqdm bars (files and frames).
         on_record: called with each record as it is written (e.g. to print failures as they happen).
         classifier: a :class:`~vidgru.classify.ClipClassifier` to use instead of building one from ``config``
             (reuse one model across runs); it must match the config's model and sampling.
     """
 
-    def __init__(self, config: BatchConfig, *, progress: bool = False,
+    def __init__(self, config: BatchSettings, *, progress: bool = False,
                  on_record: Callable[[BatchRecord], None] | None = None, classifier=None) -> None:
         self.cfg = config
         self.out = Path(config.out)
@@ -86,7 +86,7 @@ class BatchRunner:
     def classifier(self):
         """The one clip classifier of this run (main process), built on first use."""
         if self._classifier is None:
-            self._classifier = build_classifier(self.cfg)
+            self._classifier = build_classifier(self.cfg.classify)
         return self._classifier
 
     def task_settings(self) -> dict[str, Any]:
@@ -95,25 +95,22 @@ class BatchRunner:
         if c.task == "classify":
             from vidgru.classify import default_model_path
 
-            model = Path(c.model) if c.model else default_model_path()
-            return {"task": "classify", "model": file_digest(model), "window_s": c.window_s,
-                    "stride_s": c.stride_s, "sample_fps": c.sample_fps, "fps": c.fps,
-                    "weights": file_digest(c.weights) if c.weights and Path(c.weights).is_file() else c.weights}
-        track = dataclasses.asdict(self.track_config())
+            k = c.classify
+            model = Path(k.model) if k.model else default_model_path()
+            return {"task": "classify", "model": file_digest(model), "window_s": k.window_s,
+                    "stride_s": k.stride_s, "sample_fps": k.sample_fps, "fps": k.fps,
+                    "weights": file_digest(k.weights) if k.weights and Path(k.weights).is_file() else k.weights}
+        track = dataclasses.asdict(c.track)
         for key in ("device", "runtime", "mot", "json", "out_video"):
             track.pop(key, None)
+        # the names these fields had when manifests were first written: old records stay valid
+        track["motion"], track["motion_model"] = track.pop("state_model"), track.pop("state_model_file")
         if track.get("motion_model") and Path(track["motion_model"]).is_file():
             track["motion_model"] = file_digest(track["motion_model"])
         return {"task": "track", **track}
 
-    def track_config(self) -> TrackConfig:
-        from vidgru.config import build_config
-
-        c = self.cfg
-        return build_config(TrackConfig, c.track_config, detector=c.detector, classes=c.classes,
-                            score_threshold=c.score_threshold, detect_every=c.detect_every, motion=c.motion,
-                            appearance=c.appearance, fps=c.fps, max_frames=c.max_frames, weights=c.weights,
-                            device=c.device, runtime=c.runtime)
+    def track_config(self) -> TrackSettings:
+        return self.cfg.track
 
     def check_detector(self) -> None:
         """Build the track task's detector once here, so a bad name or missing weights stops the run with one
@@ -248,14 +245,14 @@ class BatchRunner:
             self._bars[1].update(n)
 
 
-def run_batch(inputs: Sequence[str | Path], config: BatchConfig, *, progress: bool = False,
+def run_batch(inputs: Sequence[str | Path], config: BatchSettings, *, progress: bool = False,
               on_record: Callable[[BatchRecord], None] | None = None, classifier=None) -> BatchSummary:
     """Run ``config.task`` on every video under ``inputs`` (folders and/or files), writing outputs and
     ``manifest.jsonl`` under ``config.out``. See :mod:`vidgru.batch` for the rules.
 
     Example::
 
-        summary = run_batch(["videos/"], BatchConfig(task="classify", out="results"))
+        summary = run_batch(["videos/"], BatchSettings(task="classify", out="results"))
         print(summary.count("ok"), summary.count("failed"))
     """
     runner = BatchRunner(config, progress=progress, on_record=on_record, classifier=classifier)
