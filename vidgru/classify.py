@@ -9,18 +9,20 @@ within one stride of where the content changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vidgru.errors import CheckpointError, ConfigError
+from vidgru.errors import CheckpointError, ConfigError, VidgruError
 from vidgru.motion_features import MotionSpec
 from vidgru.paths import CLIP_MODEL, shipped_model
+from vidgru.settings import ClassifySettings
 from vidgru.types import ClipResult, Frame, Segment, VideoInfo, WindowPrediction
 
 if TYPE_CHECKING:  # torch is imported when a model is loaded, not with this module (batch decode workers use it)
@@ -325,3 +327,74 @@ def write_label_video(source: str, segments: Sequence[Segment], duration_s: floa
                                   progress=frame.timestamp_s / max(duration_s, 1e-6)))
             frames += 1
     return frames
+
+
+# ------------------------------------------------------------------------------------ the classify command's job
+
+
+def classifier_for(cfg: ClassifySettings) -> ClipClassifier:
+    """The classifier ``cfg`` describes: its model (the shipped one when None), sampling overrides, backbone
+    weights, device, precision, runtime and batch size."""
+    return ClipClassifier.from_path(
+        cfg.model, window_s=cfg.window_s, stride_s=cfg.stride_s, sample_fps=cfg.sample_fps, weights=cfg.weights,
+        device=cfg.device, precision=cfg.precision, runtime=cfg.runtime, batch_size=cfg.batch_size)
+
+
+def classify_sources(sources: Sequence[str], clf: ClipClassifier, cfg: ClassifySettings, *,
+                     progress: Callable[[str], Any] | None = None,
+                     on_result: Callable[[ClipResult], None] | None = None,
+                     on_error: Callable[[str, VidgruError], None] | None = None) -> list[str]:
+    """Classify recorded sources one by one and write the outputs ``cfg`` asks for: JSON Lines (``cfg.json``),
+    CSV (``cfg.csv``) and label videos (``cfg.out_video``: a file, or with several sources a folder of
+    ``<stem>.annotated.mp4``). A source that fails is reported through ``on_error`` and skipped; the others go on.
+    ``progress(name)`` returns a tqdm-like bar for one source (closed here). Returns the sources that failed."""
+    from vidgru.sinks import CLASSIFY_CSV_HEADER, CsvSink, JsonlSink, classify_csv_rows
+
+    failures = []
+    video_dir = Path(cfg.out_video) if cfg.out_video and len(sources) > 1 else None
+    with contextlib.ExitStack() as stack:
+        jsonl = stack.enter_context(JsonlSink(cfg.json)) if cfg.json else None
+        table = stack.enter_context(CsvSink(cfg.csv, CLASSIFY_CSV_HEADER)) if cfg.csv else None
+        for source in sources:
+            bar = progress(Path(source).name) if progress is not None else None
+            try:
+                result = clf.classify(source, fps=cfg.fps, progress=bar)
+                if cfg.out_video:
+                    target = video_dir / f"{Path(source).stem}.annotated.mp4" if video_dir else Path(cfg.out_video)
+                    write_label_video(source, result.segments, result.duration_s, target, fps=cfg.fps)
+            except VidgruError as exc:
+                failures.append(source)
+                if on_error is not None:
+                    on_error(source, exc)
+                continue
+            finally:
+                if bar is not None:
+                    bar.close()
+            if jsonl:
+                jsonl.write_record(result.to_dict())
+            if table:
+                for row in classify_csv_rows(result):
+                    table.write_row(row)
+            if on_result is not None:
+                on_result(result)
+    return failures
+
+
+def classify_live(source: str | int, clf: ClipClassifier, cfg: ClassifySettings, *,
+                  on_window: Callable[[WindowPrediction], None] | None = None) -> bool:
+    """Classify a camera or stream as it plays: one prediction per stride (:meth:`ClipClassifier.stream`),
+    each written to ``cfg.json`` as a JSON Lines record and passed to ``on_window``, until the source ends or
+    Ctrl-C (which stops cleanly, keeping the records written). Returns True when stopped by Ctrl-C."""
+    from vidgru.sinks import JsonlSink
+
+    with JsonlSink(cfg.json) if cfg.json else contextlib.nullcontext() as jsonl:
+        try:
+            for w in clf.stream(source, fps=cfg.fps):
+                if jsonl is not None:
+                    jsonl.write_record({"video": str(source), "start_s": round(w.start_s, 3),
+                                        "end_s": round(w.end_s, 3), "label": w.label, "score": round(w.score, 4)})
+                if on_window is not None:
+                    on_window(w)
+        except KeyboardInterrupt:
+            return True
+    return False

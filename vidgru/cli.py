@@ -178,21 +178,6 @@ def _print_result(result, top_k: int, out=None) -> None:
         echo(f"  {seg.start_s:7.2f}s  {seg.end_s:7.2f}s  {seg.label:<16} {seg.score:.2f}")
 
 
-def _classify_live(clf, source, fps, jsonl, *, echo_table: bool) -> None:
-    """One line (and JSON record) per stride until the source ends; Ctrl-C stops cleanly."""
-    click.echo(f"classifying {source} live: one line every {clf.stride_s:g} s, Ctrl-C to stop", err=True)
-    try:
-        for w in clf.stream(source, fps=fps):
-            record = {"video": str(source), "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3),
-                      "label": w.label, "score": round(w.score, 4)}
-            if jsonl is not None:
-                jsonl.write_record(record)
-            if echo_table:
-                click.echo(f"{w.start_s:8.2f}s  {w.label:<16} {w.score:.2f}")
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-
-
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
@@ -211,16 +196,12 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
       vidgru classify a.mp4 b.avi frames_dir/ --model my_model.pt --json -
       vidgru classify videos/ --csv results.csv --out-video annotated/
     """
-    from contextlib import ExitStack, nullcontext
-
     from tqdm import tqdm
 
-    from vidgru.classify import ClipClassifier, write_label_video
-    from vidgru.sinks import CLASSIFY_CSV_HEADER, CsvSink, JsonlSink, classify_csv_rows
+    from vidgru.classify import classifier_for, classify_live, classify_sources
     from vidgru.video import expand_inputs, is_live_source
 
     cfg = build_config(ClassifySettings, config_file, **_overrides(ClassifySettings, kwargs))
-    json_out, csv_out, out_video = cfg.json, cfg.csv, cfg.out_video
     sources, failures = [], []
     for item in inputs:
         try:
@@ -228,49 +209,27 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
         except VidgruError as exc:
             failures.append(item)
             click.echo(f"error: {exc}", err=True)
-    unexpandable = len(failures)
     if not sources:
         sys.exit(EXIT_SOME_FAILED if failures else EXIT_ERROR)
+    total = len(sources) + len(failures)
     if cfg.model is None:
         click.echo("using the default camera-motion model (pass --model for your own)", err=True)
-    clf = ClipClassifier.from_path(
-        cfg.model, window_s=cfg.window_s, stride_s=cfg.stride_s, sample_fps=cfg.sample_fps, weights=cfg.weights,
-        device=cfg.device, precision=cfg.precision, runtime=cfg.runtime, batch_size=cfg.batch_size,
-    )
-    table_to = "stderr" if json_out == "-" else None
+    clf = classifier_for(cfg)
     live = [s for s in sources if is_live_source(s)]
     if live and len(sources) > 1:
         raise VidgruError("a live source (camera or stream) must be the only input")
     if live:
-        with JsonlSink(json_out) if json_out else nullcontext() as jsonl:
-            _classify_live(clf, live[0], cfg.fps, jsonl, echo_table=json_out != "-")
+        click.echo(f"classifying {live[0]} live: one line every {clf.stride_s:g} s, Ctrl-C to stop", err=True)
+        table = cfg.json != "-"
+        if classify_live(live[0], clf, cfg, on_window=lambda w: table and click.echo(
+                f"{w.start_s:8.2f}s  {w.label:<16} {w.score:.2f}")):
+            click.echo("stopped", err=True)
         return
-
-    video_dir = Path(out_video) if out_video and len(sources) > 1 else None
-    with ExitStack() as stack:
-        jsonl = stack.enter_context(JsonlSink(json_out)) if json_out else None
-        table = stack.enter_context(CsvSink(csv_out, CLASSIFY_CSV_HEADER)) if csv_out else None
-        for source in sources:
-            bar = tqdm(desc=Path(source).name, unit="frame", disable=quiet, leave=False)
-            try:
-                result = clf.classify(source, fps=cfg.fps, progress=bar)
-                if out_video:
-                    target = video_dir / f"{Path(source).stem}.annotated.mp4" if video_dir else Path(out_video)
-                    write_label_video(source, result.segments, result.duration_s, target, fps=cfg.fps)
-            except VidgruError as exc:
-                bar.close()
-                failures.append(source)
-                click.echo(f"error: {exc}", err=True)
-                continue
-            bar.close()
-            if jsonl:
-                jsonl.write_record(result.to_dict())
-            if table:
-                for row in classify_csv_rows(result):
-                    table.write_row(row)
-            _print_result(result, cfg.top_k, out=table_to)
+    failures += classify_sources(
+        sources, clf, cfg, progress=lambda name: tqdm(desc=name, unit="frame", disable=quiet, leave=False),
+        on_result=lambda r: _print_result(r, cfg.top_k, out="stderr" if cfg.json == "-" else None),
+        on_error=lambda source, exc: click.echo(f"error: {exc}", err=True))
     if failures:
-        total = len(sources) + unexpandable
         click.echo(f"{len(failures)} of {total} inputs failed", err=True)
         sys.exit(EXIT_SOME_FAILED)
 

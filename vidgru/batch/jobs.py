@@ -292,10 +292,7 @@ def track_detector_spec(cfg: TrackSettings) -> str:
 
 
 def build_classifier(cfg: ClassifySettings):
-    """The clip classifier (:class:`~vidgru.classify.ClipClassifier`) described by ``cfg``: model, sampling,
-    device, precision, runtime and batch size."""
-    from vidgru.classify import ClipClassifier
+    """The clip classifier described by ``cfg`` (:func:`vidgru.classify.classifier_for`)."""
+    from vidgru.classify import classifier_for
 
-    return ClipClassifier.from_path(
-        cfg.model, window_s=cfg.window_s, stride_s=cfg.stride_s, sample_fps=cfg.sample_fps, weights=cfg.weights,
-        device=cfg.device, precision=cfg.precision, runtime=cfg.runtime, batch_size=cfg.batch_size)
+    return classifier_for(cfg)
