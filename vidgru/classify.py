@@ -26,6 +26,7 @@ from vidgru.settings import ClassifySettings
 from vidgru.types import ClipResult, Frame, Segment, VideoInfo, WindowPrediction
 
 if TYPE_CHECKING:  # torch is imported when a model is loaded, not with this module (batch decode workers use it)
+    from vidgru.backbone import Embedder
     from vidgru.temporal import ClipCheckpoint
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def covered_duration(last_timestamp_s: float | None, info: VideoInfo, *, whole: 
 
 def embed_video(
     source: str,
-    embedder,
+    embedder: Embedder,
     *,
     sample_fps: float | None,
     fps: float | None = None,
@@ -206,7 +207,7 @@ class ClipClassifier:
         precision: str = "auto",
         runtime: str = "auto",
         batch_size: int = 32,
-        embedder=None,
+        embedder: Embedder | None = None,
     ) -> None:
         from vidgru.backbone import create_embedder, resolve_device
 

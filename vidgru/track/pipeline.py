@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,10 @@ from vidgru.errors import VidgruError
 from vidgru.settings import TrackSettings
 from vidgru.track.tracker import StateModel, Tracker, TrackerConfig
 from vidgru.types import Detections, Frame, FrameTracks
+
+if TYPE_CHECKING:
+    from vidgru.backbone import Embedder
+    from vidgru.detect import Detector
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ def detector_family(spec: str) -> str:
     return detector_kind(spec)
 
 
-def build_detector(cfg: TrackSettings, spec: str):
+def build_detector(cfg: TrackSettings, spec: str) -> Detector:
     """The detector ``spec`` (``torchvision:<name>``, ``onnx:PATH``, ``bgsub`` or ``file:PATH``) with the
     filtering and device settings of ``cfg``."""
     from vidgru.detect import create_detector
@@ -82,7 +86,7 @@ def build_tracker(cfg: TrackSettings, detector_spec: str, *, fps: float | None =
     return Tracker(motion=motion, config=tracker_config_for(cfg, detector_spec))
 
 
-def appearance_embedder(*, device: str = "auto", runtime: str = "auto", size: int = APPEARANCE_CROP):
+def appearance_embedder(*, device: str = "auto", runtime: str = "auto", size: int = APPEARANCE_CROP) -> Embedder:
     """The default backbone set up for object crops: inputs are ``size`` x ``size`` (crops are stretched to it,
     not centre-cropped, so the whole object is seen)."""
     from dataclasses import replace as _replace
@@ -94,7 +98,8 @@ def appearance_embedder(*, device: str = "auto", runtime: str = "auto", size: in
     return embedder
 
 
-def crop_embeddings(embedder, image: np.ndarray, boxes: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def crop_embeddings(embedder: Embedder, image: np.ndarray, boxes: np.ndarray, mask: np.ndarray | None = None
+                    ) -> np.ndarray:
     """L2-normalised appearance embeddings (N, D) of the boxes (N, 4) xyxy cut from ``image`` (H, W, 3) RGB.
     Only rows where ``mask`` is true are embedded; the others are zeros."""
     import cv2
@@ -116,7 +121,8 @@ def crop_embeddings(embedder, image: np.ndarray, boxes: np.ndarray, mask: np.nda
     return out
 
 
-def track_frames(frames: Iterable[Frame], detector, tracker: Tracker, *, embedder=None, detect_every: int = 1,
+def track_frames(frames: Iterable[Frame], detector: Detector, tracker: Tracker, *, embedder: Embedder | None = None,
+                 detect_every: int = 1,
                  batch_size: int = 1) -> Iterator[tuple[Frame, FrameTracks]]:
     """Track objects through ``frames`` (in order). Detection runs on every ``detect_every``-th frame, in
     batches of up to ``batch_size`` frames (use 1 for live sources); on the others the tracker coasts.
@@ -219,8 +225,8 @@ def detector_spec_for(cfg: TrackSettings, item: Any) -> str:
     return spec
 
 
-def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detectors: dict[str, Any] | None = None,
-                 embedder: Callable[[], Any] | None = None, show: bool = False, progress: Any = None,
+def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detectors: dict[str, Detector] | None = None,
+                 embedder: Callable[[], Embedder] | None = None, show: bool = False, progress: Any = None,
                  detect_batch: int = 4) -> TrackSummary:
     """Track one input and write its outputs.
 
