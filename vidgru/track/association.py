@@ -46,6 +46,27 @@ def box_likelihood(predicted: np.ndarray, spread: np.ndarray, boxes: np.ndarray)
     return np.exp(-0.25 * err)
 
 
+def blend_motion(similarity: np.ndarray, likelihood: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) * similarity + weight * likelihood`` where the pair overlaps (``similarity > 0``), else 0: the
+    state model's likelihood sets a well-placed box apart from an equally overlapping one, but never matches
+    across space on its own. New array; inputs unchanged."""
+    return np.where(similarity > 0, (1 - weight) * similarity + weight * likelihood, 0.0)
+
+
+def fuse_appearance(similarity: np.ndarray, iou: np.ndarray, track_features: np.ndarray, features: np.ndarray, *,
+                    weight: float, gate: float) -> np.ndarray:
+    """Blend motion ``similarity`` (N, M) with the cosine similarity of L2-normalised appearance embeddings
+    (N, D) tracks x (M, D) detections: ``weight`` of appearance, only where the boxes overlap; a pair farther
+    apart than ``gate`` in cosine distance is halved instead. Pairs where either side has no embedding (all
+    zeros) keep ``similarity``. New array; inputs unchanged."""
+    cos_dist = 1.0 - track_features @ features.T
+    fused = (1 - weight) * similarity + weight * (1.0 - cos_dist)
+    fused = np.where(iou > 0, fused, 0.0)  # appearance never matches across space on its own here
+    fused = np.where(cos_dist > gate, np.minimum(similarity, fused) * 0.5, fused)
+    known = np.any(track_features != 0, axis=1)[:, None] & np.any(features != 0, axis=1)[None, :]
+    return np.where(known, fused, similarity)
+
+
 def assign(similarity: np.ndarray, min_similarity: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximum-total-similarity one-to-one assignment of rows to columns (Hungarian, via scipy).
 

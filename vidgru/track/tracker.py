@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from vidgru.track.association import assign, box_likelihood, iou_matrix
+from vidgru.track.association import assign, blend_motion, box_likelihood, fuse_appearance, iou_matrix
 from vidgru.types import Detections, FrameTracks, Track
 
 TENTATIVE, CONFIRMED, LOST = 0, 1, 2
@@ -159,7 +159,8 @@ class Tracker:
             iou = iou_matrix(predicted[established], boxes[high])
             sim = iou * scores[high][None, :]
             if feats is not None:
-                sim = self._fuse_appearance(sim, iou, established, feats[high])
+                sim = fuse_appearance(sim, iou, self.features[established], feats[high],
+                                      weight=self.config.appearance_weight, gate=self.config.appearance_gate)
             m = self._assign(sim, cfg.match_iou, predicted, spread, established, boxes[high])
             self._record(m, established, high, det_track, track_matched)
 
@@ -272,18 +273,7 @@ class Tracker:
         if w <= 0 or sim.size == 0:
             return assign(sim, threshold)[0]
         like = box_likelihood(predicted[rows], spread[rows], boxes)
-        return assign(np.where(sim > 0, (1 - w) * sim + w * like, 0.0), threshold)[0]
-
-    def _fuse_appearance(self, sim: np.ndarray, iou: np.ndarray, rows: np.ndarray, feats: np.ndarray) -> np.ndarray:
-        cfg = self.config
-        track_f = self.features[rows]
-        cos_dist = 1.0 - track_f @ feats.T
-        fused = (1 - cfg.appearance_weight) * sim + cfg.appearance_weight * (1.0 - cos_dist)
-        fused = np.where(iou > 0, fused, 0.0)  # appearance never matches across space on its own here
-        fused = np.where(cos_dist > cfg.appearance_gate, np.minimum(sim, fused) * 0.5, fused)
-        # Pairs where either side has no embedding (not embedded, or a track born without one) keep motion only.
-        known = np.any(track_f != 0, axis=1)[:, None] & np.any(feats != 0, axis=1)[None, :]
-        return np.where(known, fused, sim)
+        return assign(blend_motion(sim, like, w), threshold)[0]
 
     @staticmethod
     def _record(matches: np.ndarray, rows: np.ndarray, cols: np.ndarray, det_track: np.ndarray,
