@@ -353,6 +353,23 @@ def test_load_source_frames_reads_what_video_source_decodes(tmp_path):
     assert photo_fps is None and len(photo) == 1
 
 
+def test_frames_before_the_wanted_ones_are_not_converted(tmp_path, monkeypatch):
+    import vidgru.video.file
+
+    video, _, _ = _write_sources(tmp_path)
+    converted = []
+    to_rgb = vidgru.video.file.to_rgb
+
+    def counting_to_rgb(image, max_size):
+        converted.append(1)
+        return to_rgb(image, max_size)
+
+    monkeypatch.setattr(vidgru.video.file, "to_rgb", counting_to_rgb)
+    frames, _ = load_source_frames(video, start_frame=20, count=4)
+    assert len(frames) == 4
+    assert len(converted) == 1 + 4  # the probe's first frame, then only the 4 frames asked for
+
+
 def test_image_folder_sources_play_in_plain_name_order(tmp_path):
     # Name order, as data sets were always made ("f10" before "f2"); VideoSource itself sorts naturally.
     folder = tmp_path / "unpadded"

@@ -254,6 +254,90 @@ def test_max_frames_stops_early_without_truncation_error(video30: Path) -> None:
     assert [f.index for f in frames] == [0, 2, 4, 6, 8]
 
 
+@pytest.mark.parametrize("start", [0, 1, 7, 29, 30, 100], ids=lambda s: f"start{s}")
+def test_start_frame_yields_a_read_from_zero_minus_the_earlier_frames(video30: Path, start: int) -> None:
+    everything = read_frames(video30)
+    with VideoSource(video30, start_frame=start) as src:
+        estimate = src.estimated_output_frames()
+        frames = list(src)
+        assert src.decoded_frames == 30  # the skipped frames were still decoded, to the end
+    expected = [f for f in everything if f.index >= start]
+    assert [f.index for f in frames] == [f.index for f in expected]
+    assert [f.timestamp_s for f in frames] == [f.timestamp_s for f in expected]  # from the source's start
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, expected, strict=True))
+    assert estimate == len(frames) == max(0, 30 - start)
+
+
+def test_start_frame_grabs_the_skipped_frames_without_retrieving_them() -> None:
+    factory = Factory(n_frames=20, fps=10.0, frame_count=20)
+    frames = read_frames("fake.mp4", capture_factory=factory, start_frame=15)
+    assert [f.index for f in frames] == list(range(15, 20))
+    assert [f.timestamp_s for f in frames] == pytest.approx([i / 10 for i in range(15, 20)])
+    assert [int(f.image[0, 0, 1]) for f in frames] == list(range(15, 20))
+    (cap,) = factory.made
+    assert (cap.grabs, cap.retrieves) == (20, 1 + 5)  # frame 0 at open, then only the 5 yielded ones
+
+
+def test_start_frame_keeps_the_decoder_clock_of_the_skipped_frames() -> None:
+    # Frames coded 0.5 s apart under a 10 fps header (like tree.avi): the clock switches to the decoder's
+    # time while frames are skipped, so the first yielded frame is timed as in a full read.
+    factory = Factory(n_frames=20, fps=10.0, frame_count=100, pos_ms=lambda i: 500.0 * i)
+    frames = read_frames("fake.avi", capture_factory=factory, start_frame=12)
+    assert [f.index for f in frames] == list(range(12, 20))
+    assert [f.timestamp_s for f in frames] == pytest.approx([0.5 * i for i in range(12, 20)])
+
+
+def test_start_frame_with_sampling_and_max_frames_counts_from_the_start(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "c25.mp4", 50, fps=25.0)
+    with VideoSource(path, start_frame=4, every_n=3) as src:
+        estimate = src.estimated_output_frames()
+        frames = list(src)
+    assert [f.index for f in frames] == list(range(4, 50, 3))
+    assert estimate == len(frames)
+
+    with VideoSource(path, start_frame=11, sample_fps=10) as src:
+        estimate = src.estimated_output_frames()
+        frames = list(src)
+    assert frames[0].index == 11 and frames[0].timestamp_s == pytest.approx(11 / 25)
+    for k, frame in enumerate(frames):  # the time grid starts at the start frame's time
+        assert 11 / 25 + k * 0.1 - 1e-6 <= frame.timestamp_s < 11 / 25 + k * 0.1 + 0.04
+    assert estimate == len(frames)
+
+    with VideoSource(path, start_frame=40, max_frames=3) as src:
+        assert src.estimated_output_frames() == 3
+        assert [f.index for f in src] == [40, 41, 42]
+
+
+def test_start_frame_in_an_image_folder_does_not_read_the_earlier_images(tmp_path: Path, monkeypatch) -> None:
+    folder = write_image_folder(tmp_path / "seq", list(range(1, 9)))
+    everything = read_frames(folder, fps=4.0)
+    read_paths: list[str] = []
+    imread = cv2.imread
+
+    def recording_imread(path, *args):
+        read_paths.append(Path(path).name)
+        return imread(path, *args)
+
+    monkeypatch.setattr(cv2, "imread", recording_imread)
+    with VideoSource(folder, fps=4.0, start_frame=5) as src:
+        assert src.estimated_output_frames() == 3
+        frames = list(src)
+    assert [f.index for f in frames] == [5, 6, 7]
+    assert [f.timestamp_s for f in frames] == pytest.approx([5 / 4, 6 / 4, 7 / 4])
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, everything[5:], strict=True))
+    assert read_paths == ["frame1.png", "frame6.png", "frame7.png", "frame8.png"]  # the first one at open
+    assert read_frames(folder, start_frame=8) == []
+
+
+def test_start_frame_is_refused_by_live_sources() -> None:
+    with pytest.raises(ValueError, match=r"start_frame=3: camera 0 is read live.*live=False"):
+        VideoSource(0, capture_factory=Factory(n_frames=10), start_frame=3)
+    with pytest.raises(ValueError, match="start_frame=3: .* is read live"):
+        VideoSource("fake.mp4", capture_factory=Factory(n_frames=10), live=True, start_frame=3)
+    frames = read_frames(0, capture_factory=Factory(n_frames=10, fps=30.0), live=False, start_frame=3)
+    assert [f.index for f in frames] == list(range(3, 10))
+
+
 def test_max_size_downscales_longer_side(video30: Path) -> None:
     with VideoSource(video30, max_size=32) as src:
         frames = list(src)
@@ -285,8 +369,12 @@ def test_reading_twice_or_info_before_open_is_an_error(video30: Path) -> None:
         ({"prefetch": 0}, "prefetch"),
         ({"max_frames": 0}, "max_frames"),
         ({"stall_timeout_s": 0.0}, "stall_timeout_s"),
+        ({"start_frame": -1}, "start_frame must be an int >= 0"),
+        ({"start_frame": 2.0}, "start_frame must be an int >= 0"),
+        ({"start_frame": True}, "start_frame must be an int >= 0"),
     ],
-    ids=["sample_fps", "every_n", "fps", "max_size", "prefetch", "max_frames", "stall_timeout_s"],
+    ids=["sample_fps", "every_n", "fps", "max_size", "prefetch", "max_frames", "stall_timeout_s",
+         "start_frame_negative", "start_frame_float", "start_frame_bool"],
 )
 def test_bad_arguments_raise_value_error(video30: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

@@ -96,21 +96,29 @@ class FileCapture(CaptureBackend):
         return fps if plausible_fps(fps) else None
 
     def read(self, channel: Channel, stop: threading.Event) -> None:
-        """The reader thread's loop: grab every frame, convert only the kept ones."""
+        """The reader thread's loop: grab every frame, convert only the kept ones.
+
+        Frames before ``start_frame`` are grabbed (so the clock counts them) but never retrieved or converted;
+        seeking is not used because it is inexact for some codecs and would lose the timing. Sampling starts
+        at ``start_frame``.
+        """
         import cv2
 
         cap, info, opts = self.capture(), self.opened, self.options
+        start = opts.start_frame
         image, first_pos_ms, _ = self.take_first()
         clock = FileClock(fps=info.fps, fps_source=info.fps_source, first_pos_ms=first_pos_ms)
         sampler = Sampler(every_n=opts.every_n, sample_fps=opts.sample_fps, source_fps=info.fps)
         index = 0
         timestamp = clock(0, first_pos_ms)
-        sampler.keep(0, timestamp)  # the first frame is always kept
         self.decoded_frames = 1
-        if not channel.put(Frame(0, timestamp, to_rgb(image, opts.max_size))):
-            return
+        emitted = 0
+        if start == 0:
+            sampler.keep(0, timestamp)  # the first frame offered is always kept
+            if not channel.put(Frame(0, timestamp, to_rgb(image, opts.max_size))):
+                return
+            emitted = 1
         del image
-        emitted = 1
         while not stop.is_set():
             if opts.max_frames is not None and emitted >= opts.max_frames:
                 channel.put(End())
@@ -119,7 +127,8 @@ class FileCapture(CaptureBackend):
                 break
             index += 1
             timestamp = clock(index, capture_get(cap, cv2.CAP_PROP_POS_MSEC))
-            if not sampler.keep(index, timestamp):  # skipped frames are grabbed, never converted
+            # Skipped frames (by sampling, or before start_frame) are grabbed, never retrieved or converted.
+            if index < start or not sampler.keep(index - start, timestamp):
                 self.decoded_frames = index + 1
                 continue
             ok, image = cap.retrieve()

@@ -19,7 +19,7 @@ class ReadOptions:
     """How to read a source: the arguments of :class:`~vidgru.video.VideoSource`, checked here.
 
     ``fps`` is the user's frame rate (None: from the source); ``max_size`` in pixels; ``prefetch`` in frames;
-    ``stall_timeout_s`` in seconds.
+    ``start_frame`` a 0-based source frame index; ``stall_timeout_s`` in seconds.
 
     Raises:
         ValueError: an argument out of range, named in the message.
@@ -31,6 +31,7 @@ class ReadOptions:
     max_size: int | None = None
     prefetch: int = 8
     max_frames: int | None = None
+    start_frame: int = 0
     strict: bool = True
     stall_timeout_s: float = 2.0
 
@@ -48,6 +49,9 @@ class ReadOptions:
             raise ValueError(f"prefetch must be >= 1, got {self.prefetch!r}")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {self.max_frames!r}")
+        start = self.start_frame
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"start_frame must be an int >= 0 (a source frame index), got {start!r}")
         if not self.stall_timeout_s > 0:
             raise ValueError(f"stall_timeout_s must be > 0 seconds, got {self.stall_timeout_s!r}")
 
@@ -103,7 +107,10 @@ def to_rgb(image: np.ndarray, max_size: int | None) -> np.ndarray:
 class Sampler:
     """Decides which decoded frames to keep: every ``every_n``-th by index, then about ``sample_fps`` per
     second by timestamp (the first frame, then the first frame at or after each point of a fixed time grid
-    t0 + k / sample_fps, so rounding never accumulates)."""
+    t0 + k / sample_fps, so rounding never accumulates).
+
+    ``index`` counts from the first frame offered (the backends offer frames from ``start_frame`` on and pass
+    ``source index - start_frame``), so the first frame offered is always kept."""
 
     _EPS_S = 1e-6  # float slack so that 9 / 30 s counts as reaching the grid point 0.3 s
 
@@ -131,12 +138,13 @@ class Sampler:
 def estimate_output_frames(opened_fps: float, frame_count: int | None, *, is_live: bool,
                            options: ReadOptions) -> int | None:
     """About how many frames a source of ``frame_count`` frames at ``opened_fps`` yields with ``options``
-    (None when unknown): the count :class:`Sampler` keeps, bounded by ``max_frames``."""
+    (None when unknown): the count :class:`Sampler` keeps from ``start_frame`` on, bounded by ``max_frames``."""
     if is_live or frame_count is None:
         return options.max_frames
-    estimate = math.ceil(frame_count / options.every_n)
-    if options.sample_fps is not None and options.sample_fps < opened_fps:
-        last_s = (frame_count - 1) / opened_fps
+    count = max(0, frame_count - options.start_frame)  # sampling starts at start_frame
+    estimate = math.ceil(count / options.every_n)
+    if count and options.sample_fps is not None and options.sample_fps < opened_fps:
+        last_s = (count - 1) / opened_fps
         estimate = min(estimate, math.floor(last_s * options.sample_fps + 1e-6) + 1)
     if options.max_frames is not None:
         estimate = min(estimate, options.max_frames)

@@ -21,8 +21,8 @@ logger = logging.getLogger(__name__)
 class ImageSequence:
     """The images named by ``target`` (a folder, a glob or one file) as frames ``index / fps`` s apart.
 
-    Frames that sampling skips are not read from disk. An image that does not decode raises VideoOpenError
-    (``strict``) or is skipped with a warning.
+    Frames that sampling skips, and those before ``start_frame``, are not read from disk. An image that does
+    not decode raises VideoOpenError (``strict``) or is skipped with a warning.
     """
 
     def __init__(self, target: str, name: str, options: ReadOptions) -> None:
@@ -102,7 +102,7 @@ class ImageSequence:
             if opts.max_frames is not None and emitted >= opts.max_frames:
                 break
             timestamp = index / fps
-            if not sampler.keep(index, timestamp):
+            if index < opts.start_frame or not sampler.keep(index - opts.start_frame, timestamp):
                 continue  # not even read from disk
             image = first if index == 0 else cv2.imread(str(path), cv2.IMREAD_COLOR)
             self.decoded_frames = index + 1

@@ -46,6 +46,13 @@ class VideoSource:
         live: keep only the newest frame and time frames by the wall clock. ``None``: cameras and
             rtsp/rtmp URLs are live, everything else is not.
         max_frames: stop after this many *output* (kept) frames.
+        start_frame: files and image sequences: yield only frames whose source index is at least this
+            (0-based). The frames before it are skipped cheaply - grabbed but never retrieved or converted
+            (files), not even read (images) - and yielded frames keep their ``index`` and ``timestamp_s``
+            counted from the true start of the source. Sampling (``every_n``, ``sample_fps``) and
+            ``max_frames`` count from ``start_frame``, so the first frame yielded is frame ``start_frame``;
+            with the default sampling the frames are exactly those of a read from 0 with the earlier ones
+            dropped. A start past the end yields nothing. Live sources refuse it (ValueError).
         strict: files: raise VideoOpenError at the end when decoding stops well short of the container's
             frame count (truncated/corrupt file); image sequences: raise on an undecodable image. With
             ``strict=False`` both are logged as warnings and the frames that decoded are kept.
@@ -58,10 +65,13 @@ class VideoSource:
 
     Attributes:
         dropped_frames: live sources: frames replaced by a newer one before the caller took them.
-        decoded_frames: frames decoded so far (before sampling).
+        decoded_frames: frames decoded so far (before sampling; those skipped before ``start_frame`` included
+            for files).
 
-    Raises (from ``open`` / ``__enter__``):
-        VideoOpenError: missing path, empty file, not decodable, or no frame decodes.
+    Raises:
+        ValueError: (from the constructor) an argument out of range, or ``start_frame`` on a live source.
+        VideoOpenError: (from ``open`` / ``__enter__``) missing path, empty file, not decodable, or no frame
+            decodes.
     """
 
     def __init__(
@@ -75,14 +85,15 @@ class VideoSource:
         prefetch: int = 8,
         live: bool | None = None,
         max_frames: int | None = None,
+        start_frame: int = 0,
         strict: bool = True,
         camera_backend: int | None = None,
         capture_factory: CaptureFactory | None = None,
         stall_timeout_s: float = 2.0,
     ) -> None:
         self.options = ReadOptions(sample_fps=sample_fps, every_n=every_n, fps=fps, max_size=max_size,
-                                   prefetch=prefetch, max_frames=max_frames, strict=strict,
-                                   stall_timeout_s=stall_timeout_s)  # raises ValueError for bad values
+                                   prefetch=prefetch, max_frames=max_frames, start_frame=start_frame,
+                                   strict=strict, stall_timeout_s=stall_timeout_s)  # ValueError if bad
         self.source = source
         self.sample_fps = sample_fps
         self.every_n = every_n
@@ -90,6 +101,7 @@ class VideoSource:
         self.max_size = max_size
         self.prefetch = prefetch
         self.max_frames = max_frames
+        self.start_frame = start_frame
         self.strict = strict
         self.camera_backend = camera_backend
         self.capture_factory = capture_factory
@@ -97,6 +109,11 @@ class VideoSource:
 
         self.kind, target, self.name = classify_source(source)
         self.is_live = live_by_default(self.kind, target) if live is None else live
+        if start_frame and self.is_live:
+            raise ValueError(
+                f"start_frame={start_frame}: {self.name} is read live (newest frame first), so it cannot start "
+                "at a frame; read it with live=False, or drop start_frame"
+            )
         self._backend: ImageSequence | FileCapture | LiveCapture
         if self.kind == "images":
             self._backend = ImageSequence(str(target), self.name, self.options)

@@ -86,10 +86,10 @@ def _probe_source(path: Path, image_folder_fps: float) -> _SourceInfo:
 
 def _read_video_frames(path: Path, wanted: list[int]) -> dict[int, np.ndarray]:
     """Frames ``wanted`` (sorted indices) of a video, decoded in order from the start (seeking is inexact for
-    some codecs)."""
+    some codecs); the frames before the first wanted one are only grabbed, never converted."""
     out: dict[int, np.ndarray] = {}
-    keep, last = set(wanted), wanted[-1]
-    with VideoSource(path, max_frames=last + 1, strict=False) as src:
+    keep, first, last = set(wanted), wanted[0], wanted[-1]
+    with VideoSource(path, start_frame=first, max_frames=last - first + 1, strict=False) as src:
         for frame in src:
             if frame.index in keep:
                 out[frame.index] = frame.image
