@@ -282,9 +282,8 @@ def train(data_dir, config_file, quiet, **kwargs) -> None:
 def eval_(data_dir, model, device, runtime, weights, cache_dir, report_path, confusion_png, quiet) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a model on a labelled data set
     (same layout as for `vidgru train`)."""
-    import numpy as np
-
     from vidgru.classify import ClipClassifier
+    from vidgru.fileio import write_text_atomic
     from vidgru.metrics import format_report, plot_confusion
     from vidgru.train.loop import evaluate_clip_model
 
@@ -294,10 +293,10 @@ def eval_(data_dir, model, device, runtime, weights, cache_dir, report_path, con
     for _path, reason in result.failed:
         click.echo(f"error: {reason}", err=True)
     if report_path:
-        Path(report_path).write_text(json.dumps({**result.report, "predictions": result.predictions,
-                                                 "failed": result.failed}, indent=2))
+        write_text_atomic(report_path, json.dumps({**result.report.to_dict(), "predictions": result.predictions,
+                                                   "failed": result.failed}, indent=2))
     if confusion_png:
-        plot_confusion(np.asarray(result.report["confusion"]), result.report["class_names"], confusion_png)
+        plot_confusion(result.report.confusion, result.report.class_names, confusion_png)
     if result.failed:
         sys.exit(EXIT_SOME_FAILED)
 
@@ -519,12 +518,13 @@ def eval_track(gt, results, benchmark, json_path) -> None:
     Example:
       vidgru track MOT15/train --mot runs/ && vidgru eval-track --gt MOT15/train --results runs/
     """
+    from vidgru.fileio import write_text_atomic
     from vidgru.metrics import evaluate_tracking, format_tracking_report
 
     report = evaluate_tracking(gt, results, benchmark=benchmark)
     click.echo(format_tracking_report(report))
     if json_path:
-        Path(json_path).write_text(json.dumps(report.to_dict(), indent=1))
+        write_text_atomic(json_path, json.dumps(report.to_dict(), indent=1))
     if report.errors:
         for name, why in report.errors.items():
             click.echo(f"error: {name}: {why}", err=True)

@@ -33,9 +33,44 @@ def topk_accuracy(probs: np.ndarray, y_true: Sequence[int], k: int) -> float:
     return float(np.mean([t in row for t, row in zip(y_true, top)]))
 
 
-def classification_report(probs: np.ndarray, y_true: Sequence[int], class_names: Sequence[str]) -> dict:
+@dataclass(frozen=True)
+class ClassMetrics:
+    """One class of a :class:`ClassificationReport`: precision, recall, F1 and how many clips truly are it."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class ClassificationReport:
+    """How a classifier did on labelled clips: top-1 accuracy (top-5 with more than 5 classes), per-class
+    metrics, macro F1 and the confusion matrix (rows: true class, columns: predicted; ``class_names`` order)."""
+
+    n: int
+    accuracy: float
+    per_class: dict[str, ClassMetrics]
+    macro_f1: float
+    class_names: list[str]
+    confusion: np.ndarray  # (C, C) int64
+    top5_accuracy: float | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the layout of ``vidgru eval --report`` and of the ``val`` entry of training metrics."""
+        out = {"n": self.n, "accuracy": self.accuracy,
+               "per_class": {k: {f.name: getattr(v, f.name) for f in fields(v)} for k, v in self.per_class.items()},
+               "macro_f1": self.macro_f1, "class_names": list(self.class_names),
+               "confusion": np.asarray(self.confusion).tolist()}
+        if self.top5_accuracy is not None:
+            out["top5_accuracy"] = self.top5_accuracy
+        return out
+
+
+def classification_report(probs: np.ndarray, y_true: Sequence[int], class_names: Sequence[str]
+                          ) -> ClassificationReport:
     """Accuracy, top-5 (when there are more than 5 classes), per-class precision/recall/F1/support and the
-    confusion matrix, as a JSON-ready dict."""
+    confusion matrix of class probabilities ``probs`` (N, C) against true class indices ``y_true`` (N,)."""
     y_true = np.asarray(y_true, np.int64)
     y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
     cm = confusion_matrix(y_true, y_pred, len(class_names))
@@ -46,36 +81,32 @@ def classification_report(probs: np.ndarray, y_true: Sequence[int], class_names:
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {
-            "precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(actual)
-        }
-    report = {
-        "n": int(len(y_true)),
-        "accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
-        "per_class": per_class,
-        "macro_f1": float(np.mean([v["f1"] for v in per_class.values()])) if per_class else 0.0,
-        "class_names": list(class_names),
-        "confusion": cm.tolist(),
-    }
-    if len(class_names) > 5:
-        report["top5_accuracy"] = topk_accuracy(probs, y_true, 5)
-    return report
+        per_class[name] = ClassMetrics(float(precision), float(recall), float(f1), int(actual))
+    return ClassificationReport(
+        n=int(len(y_true)),
+        accuracy=float((y_pred == y_true).mean()) if len(y_true) else 0.0,
+        per_class=per_class,
+        macro_f1=float(np.mean([v.f1 for v in per_class.values()])) if per_class else 0.0,
+        class_names=list(class_names),
+        confusion=cm,
+        top5_accuracy=topk_accuracy(probs, y_true, 5) if len(class_names) > 5 else None,
+    )
 
 
-def format_report(report: dict) -> str:
-    """A plain-text table of a :func:`classification_report`."""
-    names = report["class_names"]
+def format_report(report: ClassificationReport) -> str:
+    """A plain-text table of a :class:`ClassificationReport`."""
+    names = report.class_names
     width = max(12, *(len(n) for n in names))
-    lines = [f"clips: {report['n']}   top-1 accuracy: {100 * report['accuracy']:.1f}%"]
-    if "top5_accuracy" in report:
-        lines[0] += f"   top-5: {100 * report['top5_accuracy']:.1f}%"
+    lines = [f"clips: {report.n}   top-1 accuracy: {100 * report.accuracy:.1f}%"]
+    if report.top5_accuracy is not None:
+        lines[0] += f"   top-5: {100 * report.top5_accuracy:.1f}%"
     lines.append(f"{'class':<{width}}  precision  recall     f1  support")
     for name in names:
-        m = report["per_class"][name]
+        m = report.per_class[name]
         lines.append(
-            f"{name:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}"
+            f"{name:<{width}}  {m.precision:9.3f}  {m.recall:6.3f}  {m.f1:5.3f}  {m.support:7d}"
         )
-    cm = np.asarray(report["confusion"])
+    cm = np.asarray(report.confusion)
     lines.append("confusion matrix (rows: true, columns: predicted, in the order above):")
     cell = max(3, len(str(cm.max() if cm.size else 0)))
     for name, row in zip(names, cm):

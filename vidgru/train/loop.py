@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from vidgru.errors import ConfigError, DatasetError, VideoOpenError
+from vidgru.fileio import write_text_atomic
+from vidgru.metrics import ClassificationReport
 from vidgru.motion_features import MotionSpec, descriptor_permutation
 from vidgru.settings import TrainSettings
 from vidgru.train.cache import CachedEmbeddings, EmbeddingCache
@@ -176,7 +178,7 @@ class TrainResult:
     curves_png: Path
     confusion_png: Path
     best_epoch: int
-    val_report: dict
+    val_report: ClassificationReport
     history: list[dict]
     seconds: float
 
@@ -311,7 +313,7 @@ def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResul
     confusion_png = stem.with_name(stem.name + ".confusion.png")
     extra = {
         "best_epoch": best["epoch"],
-        "val_accuracy": report["accuracy"],
+        "val_accuracy": report.accuracy,
         "train_clips": len(train_data.items),
         "val_clips": len(val_data.items),
         "seed": cfg.seed,
@@ -323,21 +325,21 @@ def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResul
         state_dict=net.state_dict(), extra=extra,
     ))
     seconds = time.time() - t0
-    metrics_path.write_text(json.dumps({
-        "config": asdict(cfg), "best_epoch": best["epoch"], "history": history, "val": report,
+    write_text_atomic(metrics_path, json.dumps({
+        "config": asdict(cfg), "best_epoch": best["epoch"], "history": history, "val": report.to_dict(),
         "skipped_clips": [{"path": p, "reason": r} for p, r in train_data.failed + val_data.failed],
         "embedding_cache": {"dir": str(cache.root), "hits": cache.hits, "misses": cache.misses},
         "seconds": round(seconds, 2),
     }, indent=2))
     plot_curves(history, curves_png)
-    plot_confusion(np.asarray(report["confusion"]), names, confusion_png,
+    plot_confusion(report.confusion, names, confusion_png,
                    title=f"validation, best epoch {best['epoch']}")
     return TrainResult(out, metrics_path, curves_png, confusion_png, best["epoch"], report, history, seconds)
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    report: dict
+    report: ClassificationReport
     failed: list[tuple[str, str]]
     predictions: list[dict]
 
