@@ -93,6 +93,7 @@ def _sample_inputs() -> list[Path]:
     return sorted(SAMPLES.glob("*.mp4")) + [SAMPLES / "frames"]
 
 
+@pytest.mark.slow
 def test_classify_the_shipped_samples_as_before(tmp_path):
     run("classify", *_sample_inputs(), "--json", tmp_path / "out.jsonl", "--runtime", "torch",
         "--out-video", tmp_path / "videos", "-q")
@@ -104,6 +105,7 @@ def test_classify_the_shipped_samples_as_before(tmp_path):
         assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) > 0, source
 
 
+@pytest.mark.slow
 def test_batch_classify_gives_the_same_results(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -121,6 +123,7 @@ def test_batch_classify_gives_the_same_results(tmp_path):
         _close([s["label"] for s in record["segments"]], [s["label"] for s in want["segments"]], source.name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state_model", ["gru", "kalman"])
 def test_track_the_mot15_sequences_as_before(mot15, tmp_path, state_model):
     run("track", mot15, "--mot", tmp_path / "runs", "--motion", state_model, "-q")
@@ -130,6 +133,7 @@ def test_track_the_mot15_sequences_as_before(mot15, tmp_path, state_model):
         _check_mot(f"mot15-{state_model}-{name}", tmp_path / "runs" / f"{name}.txt")
 
 
+@pytest.mark.slow
 def test_track_real_footage_with_appearance_as_before(shared_data, nanodet, tmp_path):
     video = shared_data / "opencv_samples/samples/data/vtest.avi"
     run("track", video, "--detector", f"onnx:{nanodet}", "--classes", "person", "--max-frames", 60,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 
+import pytest
 from click.testing import CliRunner
 
 from vidgru.cli import cli
@@ -22,6 +23,7 @@ def test_quickstart_has_two_commands_and_ci_runs_the_second(repo_root):
     assert commands[1] in (repo_root / ".ci/run").read_text()
 
 
+@pytest.mark.slow  # the backbone end to end, about 10 s
 def test_quickstart_classify_runs_on_the_shipped_sample(repo_root, monkeypatch):
     command = _quickstart_commands((repo_root / "README.md").read_text())[0].split("&&", 1)[1]
     args = shlex.split(command)[1:]  # drop the executable
