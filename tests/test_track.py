@@ -218,9 +218,9 @@ def test_simulated_detections_are_noisy_and_miss_some_boxes(shared_data):
     dance = sorted((shared_data / "dancetrack" / "train").iterdir())[0]
     batch = sample_windows([load_trajectories(dance)], 256, MotionTrainConfig(window=30),
                            np.random.default_rng(0))
-    seen = (batch["observed"] > 0) & (batch["valid"] > 0)
-    assert 0.6 < seen.sum() / (batch["valid"] > 0).sum() < 0.99  # misses and occlusion runs
-    t, o = batch["truth"][seen], batch["obs"][seen]
+    seen = (batch.observed > 0) & (batch.valid > 0)
+    assert 0.6 < seen.sum() / (batch.valid > 0).sum() < 0.99  # misses and occlusion runs
+    t, o = batch.truth[seen], batch.obs[seen]
     rel = np.abs(o[:, 0] - t[:, 0]) / t[:, 2]
     assert 0.003 < np.median(rel) < 0.08  # noise in proportion to the box, not pixels
     assert np.percentile(rel, 99.5) > 4 * np.median(rel)  # and a heavy tail
@@ -256,7 +256,7 @@ def test_numpy_bank_runs_the_same_filter_as_training(motion_sets, crowd, monkeyp
     for p in net.parameters():  # away from the "plain Kalman" initialisation, so the test sees real dynamics
         p.data.normal_(0, 0.1)
     batch = sample_windows(motion_sets, 8, MotionTrainConfig(window=20), np.random.default_rng(1))
-    batch["dt_s"][:] = 0.1
+    batch.dt_s[:] = 0.1
     state_dict = {k: v.clone() for k, v in net.state_dict().items()}
     with torch.no_grad():
         smoothed, pred, log_scale = unroll(net.double(), batch, cfg, dtype=torch.float64)
@@ -264,8 +264,8 @@ def test_numpy_bank_runs_the_same_filter_as_training(motion_sets, crowd, monkeyp
     # Training reads the crowding of the true boxes; the tracker computes it from its own boxes. Here the bank is
     # handed the training values, so that the filter itself is compared.
     step = iter(range(20))
-    monkeypatch.setattr(GruBank, "_crowd", staticmethod(lambda boxes, *_: batch["crowd"][:, next(step)][-len(boxes):]))
-    obs, observed, scores = batch["obs"], batch["observed"] > 0, batch["scores"]
+    monkeypatch.setattr(GruBank, "_crowd", staticmethod(lambda boxes, *_: batch.crowd[:, next(step)][-len(boxes):]))
+    obs, observed, scores = batch.obs, batch.observed > 0, batch.scores
     bank.add(cxcywh_to_xyxy(obs[:, 0]), scores[:, 0])
     np.testing.assert_allclose(bank.pred, pred[:, 0].numpy(), rtol=1e-4, atol=1e-3)
     for t in range(1, 20):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -238,13 +238,32 @@ def _pick_weights(sets: Sequence[TrajectorySet], cfg: MotionTrainConfig) -> tupl
     return items, probs / probs.sum()
 
 
+@dataclass
+class TrainingWindows:
+    """A batch of B state-model training windows of W frames (float64 arrays; boxes cxcywh pixels): the true
+    boxes ``truth`` (B, W, 4) where ``valid`` (B, W) is 1, what the tracker saw ``obs`` (B, W, 4) where
+    ``observed`` (B, W) is 1 with detector ``scores`` (B, W), the time step ``dt_s`` (B, W) and ``crowd``
+    (B, W), the track's largest IoU with another true box."""
+
+    truth: np.ndarray
+    obs: np.ndarray
+    observed: np.ndarray
+    scores: np.ndarray
+    valid: np.ndarray
+    dt_s: np.ndarray
+    crowd: np.ndarray
+
+    @classmethod
+    def zeros(cls, n: int, window: int) -> TrainingWindows:
+        return cls(np.zeros((n, window, 4)), np.zeros((n, window, 4)),
+                   *(np.zeros((n, window)) for _ in range(5)))
+
+
 def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig, rng: np.random.Generator
-                   ) -> dict[str, np.ndarray]:
-    """Draw ``n`` corrupted training windows. Returns arrays (n, W, ...): truth, obs (cxcywh), observed,
-    scores, valid (truth exists), dt_s."""
+                   ) -> TrainingWindows:
+    """Draw ``n`` corrupted training windows of ``cfg.window`` frames."""
     W = cfg.window
-    out = {k: np.zeros((n, W, 4)) for k in ("truth", "obs")}
-    out.update({k: np.zeros((n, W)) for k in ("observed", "scores", "valid", "dt_s", "crowd")})
+    out = TrainingWindows.zeros(n, W)
     items, probs = _pick_weights(sets, cfg)
     picks = rng.choice(len(items), size=n, p=probs)
     lo, hi = np.log(cfg.sim_jitter[0]), np.log(cfg.sim_jitter[1])
@@ -309,25 +328,25 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
         ob[0] = True
         o[~ob] = 0.0
         sc[~ob] = 0.0
-        out["truth"][b, :m] = np.nan_to_num(t, nan=0.0)
-        out["valid"][b, :m] = ~np.isnan(t[:, 0])
-        out["obs"][b, :m] = np.nan_to_num(o, nan=0.0)
-        out["observed"][b, :m] = ob
-        out["scores"][b, :m] = sc
-        out["dt_s"][b, :] = stride / s.fps
-        out["crowd"][b, :m] = np.nan_to_num(cr)
-        out["obs"][b, m:] = out["obs"][b, m - 1]  # padding; not scored (valid=0)
+        out.truth[b, :m] = np.nan_to_num(t, nan=0.0)
+        out.valid[b, :m] = ~np.isnan(t[:, 0])
+        out.obs[b, :m] = np.nan_to_num(o, nan=0.0)
+        out.observed[b, :m] = ob
+        out.scores[b, :m] = sc
+        out.dt_s[b, :] = stride / s.fps
+        out.crowd[b, :m] = np.nan_to_num(cr)
+        out.obs[b, m:] = out.obs[b, m - 1]  # padding; not scored (valid=0)
     return out
 
 
-def unroll(net, batch: dict, config: GruMotionConfig, dtype=None):
+def unroll(net, batch: TrainingWindows, config: GruMotionConfig, dtype=None):
     """Run the filter over windows as the tracker would. Returns smoothed boxes (B, W, 4), next-frame predictions
     (B, W, 4) and their log error scales (B, W, 4), as torch tensors (cxcywh) of ``dtype`` (float32 unless
     given; the net's parameters must have the same dtype)."""
     import torch
 
     dtype = dtype or torch.float32
-    tensors = {k: torch.as_tensor(v, dtype=dtype) for k, v in batch.items()}
+    tensors = {f.name: torch.as_tensor(getattr(batch, f.name), dtype=dtype) for f in fields(batch)}
     obs, observed, scores, dt = tensors["obs"], tensors["observed"], tensors["scores"], tensors["dt_s"]
     B, W = observed.shape
     h = torch.zeros(B, net.cell.hidden_size, dtype=dtype)
@@ -356,15 +375,15 @@ def _box_residuals(a, b):
                         torch.log(a[:, 2] / b[:, 2]), torch.log(a[:, 3] / b[:, 3])], 1)
 
 
-def window_loss(net, batch: dict, config: GruMotionConfig, scale_weight: float = 0.1):
+def window_loss(net, batch: TrainingWindows, config: GruMotionConfig, scale_weight: float = 0.1):
     """L1 box error of the smoothed boxes and of the next-frame predictions against the truth, plus the Laplace
     negative log-likelihood of the prediction errors under the predicted error scales (which trains the scales
     only: the prediction is held fixed in that term)."""
     import torch
 
     smoothed, pred, log_scale = unroll(net, batch, config)
-    truth = torch.as_tensor(batch["truth"], dtype=torch.float32)
-    valid = torch.as_tensor(batch["valid"], dtype=torch.float32)
+    truth = torch.as_tensor(batch.truth, dtype=torch.float32)
+    valid = torch.as_tensor(batch.valid, dtype=torch.float32)
     safe = torch.where(valid[..., None] > 0, truth, torch.ones_like(truth))
     e_smooth = _box_residuals(smoothed.reshape(-1, 4), safe.reshape(-1, 4)).abs().sum(1).reshape(valid.shape)
     nxt_valid = valid[:, 1:]
@@ -377,10 +396,10 @@ def window_loss(net, batch: dict, config: GruMotionConfig, scale_weight: float =
             + scale_weight * (nll * nxt_valid).sum() / n_p)
 
 
-def prediction_iou(smoothed: np.ndarray, pred: np.ndarray, batch: dict) -> dict[str, float]:
+def prediction_iou(smoothed: np.ndarray, pred: np.ndarray, batch: TrainingWindows) -> dict[str, float]:
     """Mean IoU of smoothed boxes with the truth, and of next-frame predictions with the next truth, over
     valid frames; also over frames right after a miss (where prediction matters most)."""
-    truth, valid, observed = batch["truth"], batch["valid"] > 0, batch["observed"] > 0
+    truth, valid, observed = batch.truth, batch.valid > 0, batch.observed > 0
 
     def ious(a, b):
         a, b = cxcywh_to_xyxy(a), cxcywh_to_xyxy(b)
@@ -397,20 +416,20 @@ def prediction_iou(smoothed: np.ndarray, pred: np.ndarray, batch: dict) -> dict[
             "predicted_iou_missed": float(p[missed].mean()) if missed.any() else float("nan")}
 
 
-def kalman_baseline(batch: dict) -> tuple[np.ndarray, np.ndarray]:
+def kalman_baseline(batch: TrainingWindows) -> tuple[np.ndarray, np.ndarray]:
     """The constant-velocity Kalman filter over the same windows: (smoothed, next-frame prediction) cxcywh."""
     from vidgru.track.kalman import KalmanBank
 
-    obs, observed = batch["obs"], batch["observed"] > 0
+    obs, observed = batch.obs, batch.observed > 0
     B, W = observed.shape
     bank = KalmanBank()
-    bank.add(cxcywh_to_xyxy(obs[:, 0]), batch["scores"][:, 0])
+    bank.add(cxcywh_to_xyxy(obs[:, 0]), batch.scores[:, 0])
     smoothed = np.zeros((B, W, 4))
     pred = np.zeros((B, W, 4))
     for t in range(W):
         if t:
             rows = np.flatnonzero(observed[:, t])
-            bank.update(rows, cxcywh_to_xyxy(obs[rows, t]), batch["scores"][rows, t])
+            bank.update(rows, cxcywh_to_xyxy(obs[rows, t]), batch.scores[rows, t])
         smoothed[:, t] = bank.pos
         bank.predict()
         pred[:, t] = bank.pos
