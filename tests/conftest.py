@@ -24,6 +24,18 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def mot15(shared_data) -> Path:
+    """The MOT15 training split (detections and ground truth, no images)."""
+    return shared_data / "mot15" / "train"
+
+
+@pytest.fixture(scope="session")
+def nanodet(shared_data) -> Path:
+    """The COCO NanoDet ONNX model shipped beside the data."""
+    return shared_data.parent / "models" / "nanodet-m-416-coco.onnx"
+
+
+@pytest.fixture(scope="session")
 def embedder():
     """The default backbone (MobileNetV2, ImageNet weights), on the CPU, built once per test session."""
     from vidgru.backbone import TorchEmbedder

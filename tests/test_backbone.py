@@ -31,6 +31,7 @@ from vidgru.fileio import sha256_file
     ],
     ids=["cat", "coffee"],
 )
+@pytest.mark.slow
 def test_imagenet_head_recognises_real_photos(embedder, photo, expected):
     import skimage.data
 
@@ -159,6 +160,7 @@ def test_bad_settings_raise_config_error(kwargs, message):
         TorchEmbedder(**{"name": "mobilenet_v2", "device": "cpu", **kwargs})
 
 
+@pytest.mark.slow
 def test_onnx_runtime_matches_pytorch(tmp_path, monkeypatch):
     from vidgru.backbone import OnnxTrunk, TorchTrunk, create_embedder
     from vidgru.motion_features import MotionSpec

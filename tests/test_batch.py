@@ -238,6 +238,7 @@ def test_ctrl_c_while_recording_stops_the_executor(tmp_path, scripted):
     assert [r.relpath for r in _records(out)] == ["c.mp4"]
 
 
+@pytest.mark.slow
 def test_mixed_batches_embed_each_video_as_if_alone(clips, classifier, monkeypatch):
     from vidgru.batch import DecodeSpec, decode_whole
 
@@ -276,6 +277,7 @@ def test_workers_compute_global_motion_and_it_equals_the_main_process_s(clips, c
 # -------------------------------------------------------------------------------------- classify runs
 
 
+@pytest.mark.slow
 def test_results_equal_vidgru_classify(clips, tmp_path, classifier):
     out = tmp_path / "out"
     inputs = [clips / "plaza", clips / "birds/cockatoo.mp4"]  # three videos, their chunks mixed in batches
@@ -299,6 +301,7 @@ def test_results_equal_vidgru_classify(clips, tmp_path, classifier):
             assert g["score"] == pytest.approx(w["score"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_inputs_and_redoes_changed_ones(clips, tmp_path, classifier):
     videos = _copy_tree(clips / "plaza", tmp_path / "videos")
     shutil.copy(clips / "bikes.mp4", videos / "bikes.mp4")
@@ -322,6 +325,7 @@ def test_resume_skips_finished_inputs_and_redoes_changed_ones(clips, tmp_path, c
     assert forced.count("ok") == 3
 
 
+@pytest.mark.slow
 def test_changed_settings_redo_everything(clips, tmp_path, classifier):
     out = tmp_path / "out"
     videos = [clips / "bikes.mp4"]
@@ -335,6 +339,7 @@ def test_changed_settings_redo_everything(clips, tmp_path, classifier):
     assert run_batch(videos, hashed, classifier=classifier).count("skipped") == 1
 
 
+@pytest.mark.slow
 def test_bad_files_fail_alone_with_reasons(clips, tmp_path):
     videos = tmp_path / "videos"
     (videos / "sub").mkdir(parents=True)
@@ -359,6 +364,7 @@ def test_bad_files_fail_alone_with_reasons(clips, tmp_path):
     assert "2 ok, 3 failed" in res.output and "failed: sub/truncated.mp4" in res.output
 
 
+@pytest.mark.slow
 def test_a_crashing_worker_fails_only_its_file(clips, tmp_path, monkeypatch, classifier):
     monkeypatch.setenv(CRASH_HOOK_ENV, "cockatoo")  # that worker calls os.abort(), as a segfaulting decoder would
     out = tmp_path / "out"
@@ -371,6 +377,7 @@ def test_a_crashing_worker_fails_only_its_file(clips, tmp_path, monkeypatch, cla
     assert summary.exit_code == 1
 
 
+@pytest.mark.slow
 def test_a_hanging_file_is_killed_at_the_time_limit(clips, tmp_path, monkeypatch):
     monkeypatch.setenv(HANG_HOOK_ENV, "bikes2")  # that worker sleeps forever, as a hung decoder would
     out = tmp_path / "out"
@@ -387,6 +394,7 @@ def test_a_hanging_file_is_killed_at_the_time_limit(clips, tmp_path, monkeypatch
     assert "4 ok, 1 failed" in res.output and "failed: birds/late/bikes2.mp4: exceeded" in res.output
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_redoing_finished_files(clips, tmp_path):
     videos = _copy_tree(clips, tmp_path / "videos")
     out = tmp_path / "out"
@@ -421,6 +429,7 @@ def test_a_killed_run_resumes_without_redoing_finished_files(clips, tmp_path):
 # ------------------------------------------------------------------------------------------------ track
 
 
+@pytest.mark.slow
 def test_track_writes_mot_and_jsonl_per_video(clips, tmp_path):
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, ["batch", str(clips / "plaza"), "--task", "track", "--detector", "motion",
@@ -449,6 +458,7 @@ def test_a_bad_detector_stops_the_run_before_any_input(clips, tmp_path):
 # -------------------------------------------------------------------------------------------------- Ray
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_local_outputs(clips, tmp_path, classifier):
     if os.environ.get("CI") != "true":
         pytest.importorskip("ray")

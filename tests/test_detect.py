@@ -359,6 +359,7 @@ def always_person_weights(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_torchvision_detector_with_explicit_weights(always_person_weights, vtest_frames):
     spec = "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn"
     detector = create_detector(spec, weights=str(always_person_weights), device="cpu", batch_size=2)
@@ -433,6 +434,7 @@ def test_nanodet_model_layout(nanodet):
     assert not nanodet.dynamic_batch  # the file's batch dimension is fixed at 1: frames run one by one
 
 
+@pytest.mark.slow
 def test_nanodet_finds_mot17_pedestrians(nanodet_path, shared_data):
     """Recall and box accuracy on the MOT17-mini frames with ground truth (all six sequences, 34 frames):
     pedestrians at least 20% of the frame height and 80% visible (at 416x416 a 1080p frame's smaller people are
@@ -508,6 +510,7 @@ def test_nanodet_batch_equals_one_by_one(nanodet, vtest_frames):
         assert len(det) > 5  # a plaza full of people (and their bags)
 
 
+@pytest.mark.slow
 def test_bgsub_blobs_are_where_nanodet_sees_people(nanodet, vtest_frames):
     bgsub = BackgroundSubtractionDetector()
     found = bgsub.detect(vtest_frames[:40])[bgsub.warmup_frames :]

@@ -79,16 +79,6 @@ def _check_mot(name: str, path: Path) -> None:
     assert same >= MIN_AGREEMENT * len(want), f"{name}: {same} of {len(want)} rows as before"
 
 
-@pytest.fixture(scope="module")
-def mot15(shared_data):
-    return shared_data / "mot15" / "train"
-
-
-@pytest.fixture(scope="module")
-def nanodet(shared_data):
-    return shared_data.parent / "models" / "nanodet-m-416-coco.onnx"
-
-
 def _sample_inputs() -> list[Path]:
     return sorted(SAMPLES.glob("*.mp4")) + [SAMPLES / "frames"]
 

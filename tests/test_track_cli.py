@@ -12,16 +12,6 @@ from fakes import PacedCamera
 from vidgru.cli import cli
 
 
-@pytest.fixture(scope="module")
-def mot15(shared_data):
-    return shared_data / "mot15" / "train"
-
-
-@pytest.fixture(scope="module")
-def nanodet(shared_data):
-    return shared_data.parent / "models" / "nanodet-m-416-coco.onnx"
-
-
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
