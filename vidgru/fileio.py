@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,3 +76,10 @@ def sha256_file(path: str | Path, length: int | None = None) -> str:
     h = hashlib.sha256()
     sha256_update_file(h, path)
     return h.hexdigest()[:length] if length else h.hexdigest()
+
+
+def sha256_json(value, length: int | None = None) -> str:
+    """Hex sha256 of ``value`` as canonical JSON (sorted keys; other objects by ``str``): a fingerprint of
+    settings, cut to ``length`` digits when given."""
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+    return digest[:length] if length else digest

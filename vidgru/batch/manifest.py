@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidgru.fileio import sha256_file, sha256_update_file, write_bytes_atomic
+from vidgru.fileio import sha256_file, sha256_json, sha256_update_file, write_bytes_atomic
 
 MANIFEST_NAME = "manifest.jsonl"
 RECORD_VERSION = 1
@@ -150,7 +150,7 @@ def file_fingerprint(path: str | Path, *, content_hash: bool = False) -> dict[st
 
 def settings_fingerprint(settings: dict[str, Any]) -> str:
     """A short hash of the task settings that change results (not device, runtime or batch size)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return sha256_json(settings, 16)
 
 
 def file_digest(path: str | Path) -> str:

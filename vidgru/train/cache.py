@@ -9,14 +9,13 @@ sampling settings. Entries are ``.npz`` files holding ``timestamps_s`` (N,) floa
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vidgru.classify import EmbeddedVideo, embed_video
-from vidgru.fileio import atomic_path, sha256_file, sha256_update_file
+from vidgru.fileio import atomic_path, sha256_file, sha256_json, sha256_update_file
 from vidgru.paths import cache_root, embedding_cache_dir  # noqa: F401  (cache_root: re-exported)
 
 CACHE_VERSION = 1
@@ -56,7 +55,7 @@ class EmbeddingCache:
 
     def key(self, path: str | Path, identity: dict, sampling: dict) -> str:
         meta = {"v": CACHE_VERSION, "content": content_fingerprint(path), "embedder": identity, "sampling": sampling}
-        return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:40]
+        return sha256_json(meta, 40)
 
     def get_or_compute(self, path: str, embedder, *, sample_fps: float, max_frames: int | None) -> CachedEmbeddings:
         """Load the entry for ``path`` or compute it with ``embedder`` (raises VideoOpenError on bad input)."""
