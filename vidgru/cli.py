@@ -345,26 +345,6 @@ def synth_camera_motion(sources, out_dir, clips_per_class, classes, min_frames, 
 
 # ----------------------------------------------------------------------------------------------- track
 
-def _track_inputs(source: str | None, webcam: int | None) -> list:
-    """The things to track: a camera index, a stream URL, a video / image folder, or MOTChallenge sequences."""
-    from vidgru.mot import find_mot_sequences, is_mot_sequence, open_mot_sequence
-
-    if webcam is not None:
-        if source:
-            raise click.UsageError("give either SOURCE or --webcam, not both")
-        return [webcam]
-    if not source:
-        raise click.UsageError("nothing to track: give a SOURCE or --webcam [INDEX]")
-    path = Path(source)
-    if path.is_dir() and is_mot_sequence(path):
-        return [open_mot_sequence(path)]
-    if path.is_dir():
-        seqs = find_mot_sequences(path)
-        if seqs:
-            return seqs
-    return [source]
-
-
 @cli.command()
 @click.argument("source", required=False)
 @click.option("--webcam", type=int, is_flag=False, flag_value=0, default=None, metavar="[INDEX]",
@@ -393,11 +373,15 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
     """
     from tqdm import tqdm
 
-    from vidgru.track.pipeline import TrackOutputs, appearance_embedder, input_name, track_source
+    from vidgru.track.pipeline import TrackOutputs, appearance_embedder, input_name, track_inputs, track_source
     from vidgru.video import is_live_source
 
     cfg = build_config(TrackSettings, config_file, **_overrides(TrackSettings, kwargs))
-    items = _track_inputs(source, webcam)
+    if source is not None and webcam is not None:
+        raise click.UsageError("give either SOURCE or --webcam, not both")
+    if source is None and webcam is None:
+        raise click.UsageError("nothing to track: give a SOURCE or --webcam [INDEX]")
+    items = track_inputs(webcam if webcam is not None else source)
     if show is None:
         show = webcam is not None
     many = len(items) > 1

@@ -200,6 +200,24 @@ class TrackSummary:
         return self.frames / max(self.seconds, 1e-9)
 
 
+def track_inputs(source: str | int) -> list[Any]:
+    """What ``vidgru track SOURCE`` tracks: a camera index stays as it is; a MOTChallenge sequence folder gives
+    its :class:`~vidgru.mot.MotSequence`; a folder of such sequences gives all of them; anything else (a video
+    file, an image folder or glob, a stream URL) is tracked as a video source."""
+    from vidgru.mot import find_mot_sequences, is_mot_sequence, open_mot_sequence
+
+    if isinstance(source, int):
+        return [source]
+    path = Path(source)
+    if path.is_dir() and is_mot_sequence(path):
+        return [open_mot_sequence(path)]
+    if path.is_dir():
+        seqs = find_mot_sequences(path)
+        if seqs:
+            return list(seqs)
+    return [source]
+
+
 def input_name(item: Any) -> str:
     """A short name for a track input: the sequence name, ``camera<N>`` or the file/folder stem."""
     from vidgru.mot import MotSequence
