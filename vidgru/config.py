@@ -9,6 +9,7 @@ imports this module; the library takes the records.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from vidgru.choices import PRECISIONS, RUNTIMES, STATE_MODELS  # noqa: F401  (re-exported for old callers)
 from vidgru.errors import ConfigError
 from vidgru.settings import (  # noqa: F401
+    MAX_INT,
     BatchSettings,
     ClassifySettings,
     StateModelTrainSettings,
@@ -48,11 +50,25 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not -MAX_INT <= value <= MAX_INT:
+                raise ConfigError(f"{key}: must be between {-MAX_INT} and {MAX_INT}, got {value}")
             return value
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        number = value
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            try:
+                number = float(number)
+            except OverflowError:  # an integer beyond a float's range
+                number = math.inf
+            if not math.isfinite(number):
+                raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+            return number
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if annotation is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
@@ -61,16 +77,45 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     return value
 
 
+def _coerce_in(file: str | Path, key: str, value: Any, annotation: Any) -> Any:
+    """:func:`_coerce` for a value read from ``file``: its errors name the file."""
+    try:
+        return _coerce(key, value, annotation)
+    except ConfigError as exc:
+        raise ConfigError(f"config {file}: {exc}") from None
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file (``yaml.safe_load``: tags that would build Python objects are refused).
+
+    Raises:
+        ConfigError: naming the file: missing, a folder, unreadable, not UTF-8 text, empty, not valid YAML, or
+            not a mapping.
+    """
     import yaml
 
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config {path}: is a directory, expected a YAML file")
     if not p.is_file():
         raise ConfigError(f"config {path}: no such file")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path}: not UTF-8 text (byte {exc.start}); expected a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read ({exc.strerror or exc})") from None
+    if not text.strip():
+        raise ConfigError(f"config {path}: file is empty; expected 'key: value' lines")
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        problem = getattr(exc, "problem", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config {path}: not valid YAML{where} ({' '.join(str(problem).split())})") from None
+    if data is None:  # only comments
+        data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config {path}: expected a mapping of keys to values, got {type(data).__name__}")
     return data
@@ -98,7 +143,7 @@ def build_config(cls: type[C], file: str | Path | None = None, **overrides: Any)
             key = accepted.get(str(raw_key).replace("-", "_"))
             if key is None:
                 raise ConfigError(f"config {file}: unknown key {raw_key!r}; allowed keys: {allowed}")
-            values[key] = _coerce(key, value, hints[key])
+            values[key] = _coerce_in(file, key, value, hints[key])
     for raw_key, value in overrides.items():
         key = accepted.get(raw_key)
         if key is None:
@@ -124,13 +169,14 @@ def build_batch_settings(file: str | Path | None = None, *, track_config: str | 
         key = raw_key.replace("-", "_")
         if key in batch_keys:
             hints = typing.get_type_hints(BatchSettings)
-            top[key] = _coerce(key, value, hints[key]) if where != "flag" else value
+            top[key] = _coerce_in(file, key, value, hints[key]) if where != "flag" else value
             return
         taken = False
         for cls, values in sections.values():
             name = _names(cls).get(key)
             if name is not None:
-                values[name] = _coerce(name, value, typing.get_type_hints(cls)[name]) if where != "flag" else value
+                values[name] = (_coerce_in(file, name, value, typing.get_type_hints(cls)[name]) if where != "flag"
+                                else value)
                 taken = True
         if not taken:
             allowed = sorted(batch_keys | set(_names(ClassifySettings)) | set(_names(TrackSettings)))
@@ -146,7 +192,7 @@ def build_batch_settings(file: str | Path | None = None, *, track_config: str | 
                 key = _names(cls).get(str(raw_key).replace("-", "_"))
                 if key is None:
                     raise ConfigError(f"config {file}: {name}: unknown key {raw_key!r}")
-                values[key] = _coerce(key, value, typing.get_type_hints(cls)[key])
+                values[key] = _coerce_in(file, key, value, typing.get_type_hints(cls)[key])
         track_config = data.pop("track_config", None) if track_config is None else track_config
         for raw_key, value in data.items():
             route(str(raw_key), value, f"config {file}")

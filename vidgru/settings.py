@@ -34,13 +34,35 @@ DEVICE_HELP = "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps."
 RUNTIME_HELP = "Backbone runtime: auto (ONNX Runtime on a CPU when installed, else PyTorch), torch or onnx."
 
 
-def setting(default: Any = None, help: str = "", *, aliases: tuple[str, ...] = (), path: bool = False) -> Any:
-    """A settings field: its default, its help text, old names still accepted, and whether it names a file."""
-    return dataclasses.field(default=default, metadata={"help": help, "aliases": aliases, "path": path})
+def setting(default: Any = None, help: str = "", *, aliases: tuple[str, ...] = (), path: bool = False,
+            allow_inf: bool = False) -> Any:
+    """A settings field: its default, its help text, old names still accepted, and whether it names a file.
+    Numbers must be finite unless ``allow_inf`` (then ``inf`` is accepted, and its help should say what it means;
+    ``nan`` never is)."""
+    return dataclasses.field(default=default, metadata={"help": help, "aliases": aliases, "path": path,
+                                                        "allow_inf": allow_inf})
 
 
 def field_help(cls: type, name: str) -> str:
     return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)
+
+
+# Integers are handed to C code (OpenCV, torch, numpy): beyond a C int they overflow there, far from the flag.
+MAX_INT = 2**31 - 1
+
+
+def _check_numbers(obj: Any) -> None:
+    """Every number in a settings record is finite and every integer fits a C int: ``nan`` compares false with
+    everything and would slip past the range checks below; ``inf`` would pass ``> 0``."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            if not (f.metadata.get("allow_inf") and value == math.inf):
+                raise ConfigError(f"{f.name}: must be a finite number, got {value}")
+        elif isinstance(value, int) and not -MAX_INT <= value <= MAX_INT:
+            raise ConfigError(f"{f.name}: must be between {-MAX_INT} and {MAX_INT}, got {value}")
 
 
 def _check_positive(obj: Any, *names: str, allow_none: bool = True) -> None:
@@ -101,6 +123,7 @@ class ClassifySettings:
                                           "inputs: a folder, <name>.annotated.mp4 in it).", path=True)
 
     def __post_init__(self) -> None:
+        _check_numbers(self)
         _check_positive(self, "window_s", "stride_s", "sample_fps", "fps", "batch_size", "top_k")
         _check_choice(self, "precision", PRECISIONS)
         _check_choice(self, "runtime", RUNTIMES)
@@ -171,6 +194,7 @@ class TrainSettings:
     runtime: str = setting("auto", RUNTIME_HELP)
 
     def __post_init__(self) -> None:
+        _check_numbers(self)
         _check_positive(self, "sample_fps", "max_frames", "window_s", "stride_s", "proj_dim", "hidden_size",
                         "num_layers", "epochs", "batch_size", "lr", "patience", "spatial_grid")
         _check_choice(self, "backbone", BACKBONE_NAMES)
@@ -195,6 +219,8 @@ class TrainSettings:
             raise ConfigError("appearance: false needs motion: true (the model would have no input)")
         if not self.weight_decay >= 0:
             raise ConfigError(f"weight_decay: must be >= 0, got {self.weight_decay}")
+        if self.seed < 0:
+            raise ConfigError(f"seed: must be >= 0, got {self.seed}")
         self.motion_gap_tuple()  # validates
 
     def motion_gap_tuple(self) -> tuple[int, ...]:
@@ -263,6 +289,7 @@ class TrackSettings:
     trail_s: float = setting(1.5, "Seconds of trail drawn behind each track.")
 
     def __post_init__(self) -> None:
+        _check_numbers(self)
         _check_positive(self, "detect_every", "min_hits", "max_lost_s", "fps", "max_frames", allow_none=True)
         _check_choice(self, "state_model", STATE_MODELS)
         _check_choice(self, "runtime", RUNTIMES)
@@ -304,7 +331,10 @@ class StateModelTrainSettings:
     seed: int = setting(0, "Random seed.")
 
     def __post_init__(self) -> None:
+        _check_numbers(self)
         _check_positive(self, "steps", "batch_size", "window", "lr", "hidden_size", allow_none=False)
+        if self.seed < 0:
+            raise ConfigError(f"seed: must be >= 0, got {self.seed}")
         self.weights_by_dataset()  # ConfigError now, not after loading the data
 
     def weights_by_dataset(self) -> dict[str, float]:
@@ -350,6 +380,7 @@ class BatchSettings:
     track: TrackSettings = dataclasses.field(default_factory=TrackSettings)
 
     def __post_init__(self) -> None:
+        _check_numbers(self)
         _check_choice(self, "task", BATCH_TASKS)
         _check_choice(self, "executor", EXECUTORS)
         _check_positive(self, "workers", "file_timeout_s")
