@@ -7,8 +7,8 @@ is written under a temporary name and renamed when complete; only then is the in
 ``manifest.jsonl`` (flushed and fsync'ed), so a killed run never leaves a file that a later run trusts.
 
 Resume: an input is skipped when its latest record is ``ok`` (or ``skipped``), its fingerprint (size + mtime,
-or the content's sha256) and the task-settings fingerprint match, and every output it lists exists. Failed
-inputs are retried; ``force`` redoes everything.
+or the content's sha256) and the task-settings fingerprint match, and every output it lists still has the size
+and sha256 recorded when it was committed. Failed inputs are retried; ``force`` redoes everything.
 
 Local executor (:func:`run_batch` with ``executor="local"``): worker processes (``spawn``) decode; a worker
 crash (a segfault in a decoder) fails that one input, and a fresh worker takes its place. With

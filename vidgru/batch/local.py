@@ -18,7 +18,6 @@ The executor yields each item's outcome (:mod:`vidgru.batch.work`); it writes no
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import time
@@ -41,6 +40,7 @@ from vidgru.batch.jobs import (
     decode_spec_for,
     default_workers,
     describe_error,
+    result_json_bytes,
     run_annotate_job,
     run_track_job,
 )
@@ -391,7 +391,7 @@ class LocalExecutor:
             return ItemFailed(w.item, describe_error(exc), w.started)
         w.frames = end.frames
         d = result.to_dict()
-        w.files["json"] = (json.dumps(d, indent=1) + "\n").encode()
+        w.files["json"] = result_json_bytes(d)
         if self.cfg.out_video:
             w.result = d
             return None

@@ -4,10 +4,11 @@ Each input gets one :class:`BatchRecord` per run, appended to ``OUT/manifest.jso
 time (:class:`Manifest`), only after the input's outputs were renamed into place (:func:`write_atomic`), so a
 killed run never leaves a file that a later run trusts.
 
-Resume (:func:`is_finished`): an input is skipped when its latest record is ``ok`` (or ``skipped``), its
+Resume (:func:`resume_check`): an input is skipped when its latest record is ``ok`` (or ``skipped``), its
 fingerprint (size + mtime, or the content's sha256: :func:`file_fingerprint`) and the task-settings fingerprint
-(:func:`settings_fingerprint`) match, and every output it lists exists. Failed inputs are retried; ``force``
-redoes everything.
+(:func:`settings_fingerprint`) match, and every output it lists is still the file that was written: same size
+and sha256 as recorded when it was committed (records written before those were recorded: the output exists).
+Failed inputs are retried; ``force`` redoes everything.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidgru.batch.jobs import strict_json
+from vidgru.errors import VidgruError
 from vidgru.fileio import sha256_file, sha256_json, sha256_update_file, write_bytes_atomic
+
+logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.jsonl"
 RECORD_VERSION = 1
@@ -35,8 +41,11 @@ OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 class BatchRecord:
     """One line of ``manifest.jsonl``: what happened to one input in one run.
 
-    ``outputs`` are paths relative to the output folder; ``frames`` are the frames the task used (sampled
-    frames for classify, every frame for track); ``seconds`` is wall time from dispatch to the record.
+    ``outputs`` are paths relative to the output folder; ``output_digests`` maps each of them to its
+    ``{"size": bytes, "sha256": hex}`` when it was committed (what resume checks it against); ``frames`` are the
+    frames the task used (sampled frames for classify, every frame for track); ``seconds`` is wall time from
+    dispatch to the record; ``redo_reason`` says why an input an earlier run had recorded was processed again
+    (a changed input or settings, a missing or damaged output, an earlier failure).
     """
 
     path: str
@@ -51,6 +60,8 @@ class BatchRecord:
     settings: str = ""
     run: str = ""
     version: int = RECORD_VERSION
+    output_digests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    redo_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -59,11 +70,34 @@ class BatchRecord:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BatchRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in d.items() if k in names}
+    def from_dict(cls, d: Any) -> BatchRecord:
+        """A record from a parsed manifest line. Raises ValueError for anything that is not a record: not a JSON
+        object, a missing name or status, a field of the wrong type."""
+        if not isinstance(d, dict):
+            raise ValueError(f"expected a JSON object, got {type(d).__name__}")
+        for key in ("path", "relpath", "status", "task"):
+            if not isinstance(d.get(key), str):
+                raise ValueError(f"{key}: expected a string")
+        values = {k: v for k, v in d.items() if k in _FIELD_TYPES}
+        for key, value in values.items():
+            if not isinstance(value, _FIELD_TYPES[key]) or (isinstance(value, bool) and key in ("frames", "seconds")):
+                raise ValueError(f"{key}: unexpected {type(value).__name__}")
+        if not all(isinstance(o, str) for o in values.get("outputs", ())):
+            raise ValueError("outputs: expected strings")
+        digests = values.get("output_digests") or {}
+        if not all(isinstance(v, dict) and type(v.get("size")) is int and isinstance(v.get("sha256"), str)
+                   for v in digests.values()):
+            raise ValueError("output_digests: expected {name: {size, sha256}}")
         values["outputs"] = tuple(values.get("outputs", ()))
+        values["output_digests"] = digests
         return cls(**values)
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "path": str, "relpath": str, "status": str, "task": str, "error": (str, type(None)), "frames": int,
+    "seconds": (int, float), "outputs": list, "fingerprint": dict, "settings": str, "run": str, "version": int,
+    "output_digests": (dict, type(None)), "redo_reason": (str, type(None)),
+}
 
 
 @dataclass(frozen=True)
@@ -93,21 +127,37 @@ class BatchSummary:
 
 class Manifest:
     """``manifest.jsonl`` in the output folder: appended one record at a time, each flushed and fsync'ed, so
-    it is readable after a kill (a torn last line is ignored when reading)."""
+    it is readable after a kill (a torn last line is skipped when reading, with a warning)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
     def read(self) -> list[BatchRecord]:
-        """All records, oldest first (lines that do not parse, e.g. torn by a kill, are skipped)."""
-        if not self.path.is_file():
+        """All records, oldest first. Lines that are not records (torn by a kill, not UTF-8, not JSON, not a
+        JSON object, a field of the wrong type) are skipped with one warning for the whole file: they count
+        as no record, so an input known only from such a line is not finished.
+
+        Raises:
+            VidgruError: the manifest exists but cannot be read (a folder, an I/O error).
+        """
+        if not self.path.exists():
             return []
-        out = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(BatchRecord.from_dict(json.loads(line)))
-            except (ValueError, TypeError):
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise VidgruError(f"cannot read the batch manifest {self.path}: {exc.strerror or exc}") from None
+        out, bad = [], []
+        for number, raw in enumerate(data.split(b"\n"), 1):
+            if not raw.strip():
                 continue
+            try:
+                out.append(BatchRecord.from_dict(json.loads(raw.decode("utf-8"))))
+            except (ValueError, TypeError, RecursionError) as exc:  # UnicodeDecodeError, JSONDecodeError: ValueError
+                bad.append((number, str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__))
+        if bad:
+            where = ", ".join(f"line {n}: {why}" for n, why in bad[:3]) + (", ..." if len(bad) > 3 else "")
+            logger.warning("%s: skipped %d line(s) that are not batch records (%s); the inputs they were about "
+                           "count as not finished", self.path, len(bad), where)
         return out
 
     def latest(self) -> dict[str, BatchRecord]:
@@ -116,7 +166,7 @@ class Manifest:
 
     def append(self, record: BatchRecord) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record.to_dict()) + "\n"
+        line = strict_json(record.to_dict()) + "\n"
         with open(self.path, "a", encoding="utf-8") as f:
             if f.tell() > 0 and not _ends_with_newline(self.path):
                 line = "\n" + line  # a torn line from a killed run: start on a fresh one
@@ -164,13 +214,56 @@ def write_atomic(path: Path, data: bytes) -> None:
     write_bytes_atomic(path, data, sync=True)
 
 
+def output_digest(path: str | Path) -> dict[str, Any]:
+    """What a committed output's record says of it: ``{"size": bytes, "sha256": hex}``."""
+    return {"size": os.path.getsize(path), "sha256": sha256_file(path)}
+
+
+def bytes_digest(data: bytes) -> dict[str, Any]:
+    """:func:`output_digest` of content about to be written."""
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 # ------------------------------------------------------------------------------------------------ resume
+
+
+def resume_check(previous: BatchRecord | None, *, fingerprint: dict[str, Any], settings: str,
+                 outputs: tuple[str, ...], out: Path) -> str | None:
+    """The resume rule: None when ``previous`` (an input's latest record) finished this input with these
+    settings and its outputs in ``out`` are still the files it wrote (so the input can be skipped), else why
+    the input must run (again).
+
+    An output's size is compared first, its sha256 only when the size matches. Records written before digests
+    were recorded (no ``output_digests``) only need their outputs to exist."""
+    if previous is None:
+        return "no earlier record"
+    if previous.status not in (OK, SKIPPED):
+        return f"the earlier run {previous.status}"
+    if previous.fingerprint != fingerprint:
+        return "the input changed since the earlier run"
+    if previous.settings != settings:
+        return "the settings changed since the earlier run"
+    if not set(outputs) <= set(previous.outputs):
+        return "the earlier run wrote other outputs"
+    for name in previous.outputs:
+        path = out / name
+        if not path.is_file():
+            return f"output {name} is {'not a file' if path.exists() else 'missing'}"
+        want = previous.output_digests.get(name)
+        if want is None:
+            continue
+        try:
+            size = path.stat().st_size
+            if size != want["size"]:
+                return f"output {name} is damaged: {size} bytes, {want['size']} when it was written"
+            if sha256_file(path) != want["sha256"]:
+                return f"output {name} is damaged: its content differs from what was written (sha256)"
+        except OSError as exc:
+            return f"output {name} cannot be read: {exc.strerror or exc}"
+    return None
 
 
 def is_finished(previous: BatchRecord | None, *, fingerprint: dict[str, Any], settings: str,
                 outputs: tuple[str, ...], out: Path) -> bool:
-    """The resume rule: ``previous`` (an input's latest record) finished this input with these settings, and
-    its outputs are still in ``out``, so it can be skipped."""
-    return (previous is not None and previous.status in (OK, SKIPPED) and previous.fingerprint == fingerprint
-            and previous.settings == settings and set(outputs) <= set(previous.outputs)
-            and all((out / o).is_file() for o in previous.outputs))
+    """:func:`resume_check` found nothing to redo: the input can be skipped."""
+    return resume_check(previous, fingerprint=fingerprint, settings=settings, outputs=outputs, out=out) is None

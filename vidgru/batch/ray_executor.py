@@ -11,7 +11,6 @@ runs on it.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 import time
@@ -33,6 +32,7 @@ from vidgru.batch.jobs import (
     decode_whole,
     default_workers,
     describe_error,
+    result_json_bytes,
     run_annotate_job,
     run_track_job,
 )
@@ -177,7 +177,7 @@ class _ClassifierActor:
         emb = clf.embedder.embed_mixed([(decoded.crops, clf.embedder.new_stream(), decoded.flow)])[0]
         result = clf.classify_embedded(EmbeddedVideo(source, end.info, decoded.timestamps_s, emb, end.duration_s))
         d = result.to_dict()
-        files = {"json": (json.dumps(d, indent=1) + "\n").encode()}
+        files = {"json": result_json_bytes(d)}
         if self.cfg.out_video:
             with tempfile.TemporaryDirectory(prefix="vidgru-batch-") as tmp:
                 target = Path(tmp) / "annotated.mp4"

@@ -38,9 +38,11 @@ from vidgru.batch.manifest import (
     BatchRecord,
     BatchSummary,
     Manifest,
+    bytes_digest,
     file_digest,
     file_fingerprint,
-    is_finished,
+    output_digest,
+    resume_check,
     settings_fingerprint,
     write_atomic,
 )
@@ -51,10 +53,12 @@ from vidgru.settings import BatchSettings, TrackSettings
 
 @dataclass(frozen=True)
 class PlannedItem:
-    """An input to process in this run, and its fingerprint (for its record)."""
+    """An input to process in this run, its fingerprint (for its record) and, when an earlier run had recorded
+    it, why it runs again."""
 
     item: WorkItem
     fingerprint: dict[str, Any]
+    redo_reason: str | None = None
 
 
 class BatchRunner:
@@ -134,7 +138,7 @@ class BatchRunner:
     # -- planning ---------------------------------------------------------------------------------------
 
     def plan(self, inputs: Sequence[BatchInput]) -> tuple[list[PlannedItem], list[BatchRecord]]:
-        """Split inputs into work to do and skip records (the resume rule: :func:`~.manifest.is_finished`)."""
+        """Split inputs into work to do and skip records (the resume rule: :func:`~.manifest.resume_check`)."""
         settings = settings_fingerprint(self.task_settings())
         self._settings = settings
         previous = {} if self.cfg.force else self.manifest.latest()
@@ -147,21 +151,25 @@ class BatchRunner:
             except OSError as exc:
                 fp = {"error": str(exc)}
             prev = previous.get(inp.relpath)
-            if is_finished(prev, fingerprint=fp, settings=settings, outputs=outputs, out=self.out):
+            why = resume_check(prev, fingerprint=fp, settings=settings, outputs=outputs, out=self.out)
+            if why is None:
                 skipped.append(BatchRecord(inp.source, inp.relpath, SKIPPED, self.cfg.task, frames=prev.frames,
-                                           outputs=prev.outputs, fingerprint=fp, settings=settings, run=self.run_id))
+                                           outputs=prev.outputs, fingerprint=fp, settings=settings, run=self.run_id,
+                                           output_digests=prev.output_digests))
                 continue
-            todo.append(PlannedItem(WorkItem(i, inp, outputs), fp))
+            todo.append(PlannedItem(WorkItem(i, inp, outputs), fp, why if prev is not None else None))
         return todo, skipped
 
     # -- outputs and records -------------------------------------------------------------------------------
 
-    def settle(self, outcome: Outcome, fingerprint: dict[str, Any]) -> BatchRecord:
+    def settle(self, outcome: Outcome, fingerprint: dict[str, Any], redo_reason: str | None = None) -> BatchRecord:
         """An executor's outcome -> the item's record: a done item's outputs are moved into place first (all
-        of them, or it fails); a failed item's record carries the executor's reason."""
+        of them, or it fails) and their sizes and sha256 recorded; a failed item's record carries the
+        executor's reason. ``redo_reason``: why an input an earlier run had recorded ran again."""
         item = outcome.item
         if isinstance(outcome, ItemFailed):
-            return self.record(item, FAILED, fingerprint=fingerprint, started=outcome.started, error=outcome.error)
+            return self.record(item, FAILED, fingerprint=fingerprint, started=outcome.started, error=outcome.error,
+                               redo_reason=redo_reason)
         staged = match_outputs(item.outputs, outcome.files)
         missing = [n for n in item.outputs if n not in staged]
         if missing:
@@ -169,30 +177,52 @@ class BatchRunner:
                 if isinstance(value, str):
                     Path(value).unlink(missing_ok=True)
             return self.record(item, FAILED, fingerprint=fingerprint, started=outcome.started,
-                               error=f"internal error: no {', '.join(missing)} was produced")
-        self.commit(staged)
-        return self.record(item, OK, fingerprint=fingerprint, started=outcome.started, frames=outcome.frames)
+                               error=f"internal error: no {', '.join(missing)} was produced", redo_reason=redo_reason)
+        try:
+            digests = self.commit(staged)
+        except OSError as exc:  # an output path that is blocked (a folder in its place, a parent that is a file)
+            for value in staged.values():
+                if isinstance(value, str):
+                    Path(value).unlink(missing_ok=True)
+            where = exc.filename or self.out
+            return self.record(item, FAILED, fingerprint=fingerprint, started=outcome.started,
+                               error=f"cannot write its outputs: {where}: {exc.strerror or exc}",
+                               redo_reason=redo_reason)
+        return self.record(item, OK, fingerprint=fingerprint, started=outcome.started, frames=outcome.frames,
+                           digests=digests, redo_reason=redo_reason)
 
-    def commit(self, staged: dict[str, bytes | str]) -> None:
+    def commit(self, staged: dict[str, bytes | str]) -> dict[str, dict[str, Any]]:
         """Move finished outputs into place: ``staged`` maps an output name (relative to the output folder) to
         its content (written through a temporary file, fsync'ed) or the path of a complete staged file
-        (renamed)."""
+        (renamed). Returns each output's size and sha256 (:func:`~.manifest.output_digest`), for its record.
+        Raises OSError naming the output that could not be written."""
+        digests = {}
         for name, value in staged.items():
             target = self.out / name
-            if isinstance(value, bytes):
-                write_atomic(target, value)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fileio.commit(value, target)
+            try:
+                if isinstance(value, bytes):
+                    digests[name] = bytes_digest(value)
+                    write_atomic(target, value)
+                else:
+                    digests[name] = output_digest(value)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    fileio.commit(value, target)
+            except OSError as exc:  # name the output, not its temporary file (which must not stay behind)
+                if isinstance(value, bytes):
+                    fileio.partial_path(target).unlink(missing_ok=True)
+                raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+        return digests
 
     def record(self, item: WorkItem, status: str, *, fingerprint: dict[str, Any], started: float, frames: int = 0,
-               error: str | None = None) -> BatchRecord:
-        """Append ``item``'s record to the manifest (its outputs when ``ok``; ``seconds`` since ``started``, a
-        :func:`time.perf_counter` reading) and report it."""
+               error: str | None = None, digests: dict[str, dict[str, Any]] | None = None,
+               redo_reason: str | None = None) -> BatchRecord:
+        """Append ``item``'s record to the manifest (its outputs and their digests when ``ok``; ``seconds`` since
+        ``started``, a :func:`time.perf_counter` reading) and report it."""
         rec = BatchRecord(item.inp.source, item.inp.relpath, status, self.cfg.task, error=error,
                           frames=frames if status == OK else 0, seconds=time.perf_counter() - started,
                           outputs=item.outputs if status == OK else (), fingerprint=fingerprint,
-                          settings=self._settings, run=self.run_id)
+                          settings=self._settings, run=self.run_id,
+                          output_digests=(digests or {}) if status == OK else {}, redo_reason=redo_reason)
         self.manifest.append(rec)
         if self._bars:
             self._bars[0].update()
@@ -213,14 +243,14 @@ class BatchRunner:
         if todo and self.cfg.task == "track":
             self.check_detector()
         if todo:
-            fingerprints = {p.item.index: p.fingerprint for p in todo}
+            planned = {p.item.index: p for p in todo}
             self._open_bars(len(todo))
             try:
                 outcomes = self.executor().run([p.item for p in todo], on_frames=self.frames_done)
                 with contextlib.closing(outcomes):  # an error here stops the executor's work too
                     for outcome in outcomes:
                         index = outcome.item.index
-                        records[index] = self.settle(outcome, fingerprints[index])
+                        records[index] = self.settle(outcome, planned[index].fingerprint, planned[index].redo_reason)
             finally:
                 for bar in self._bars:
                     bar.close()
