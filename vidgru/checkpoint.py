@@ -7,6 +7,7 @@ both fail the same way: one :class:`~vidgru.errors.CheckpointError` line naming 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +35,8 @@ def load_payload(path: str | Path, *, format: str, version: int, what: str, hint
             names the kind of model in the message, e.g. "clip-classifier"; ``hint`` is added to the version
             message, e.g. how to make a current one).
     """
-    import torch
-
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"cannot load model {path}: no such file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, zip errors, truncated files: all mean "not a checkpoint"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"cannot load model {path}: not a vidgru checkpoint ({first[:200]})") from None
+    payload = read_torch_file(path, f"cannot load model {path}", expected="a vidgru checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != format:
         raise CheckpointError(f"cannot load model {path}: not a vidgru {what} checkpoint")
     found = payload.get("format_version", payload.get("version"))  # "version": older state-model files
@@ -51,3 +44,74 @@ def load_payload(path: str | Path, *, format: str, version: int, what: str, hint
         raise CheckpointError(f"cannot load model {path}: {what} checkpoint format version {found}, this vidgru "
                               f"reads {version}" + (f"; {hint}" if hint else ""))
     return payload
+
+
+def read_torch_file(path: str | Path, context: str, *, expected: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; any failure is one :class:`CheckpointError` line
+    ``"<context>: ..."`` saying what the file is not (``expected``, e.g. "a vidgru checkpoint").
+
+    A file whose pickle would build Python objects (code) is refused, never run; torch's multi-paragraph advice
+    to load it with ``weights_only=False`` is not passed on.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{context}: is a directory, expected {expected}")
+    if not path.is_file():
+        raise CheckpointError(f"{context}: no such file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{context}: not {expected}: the file is empty (0 bytes)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            raise CheckpointError(f"{context}: not {expected}: it holds Python objects other than tensors and "
+                                  "plain values (refused unread: loading them could run code)") from None
+        raise CheckpointError(f"{context}: not {expected} (unreadable as a torch file: {_first_line(exc)})"
+                              ) from None
+    except Exception as exc:  # zip errors, truncated files, text files: all mean "not a torch file"
+        raise CheckpointError(f"{context}: not {expected} (unreadable as a torch file: {_first_line(exc)})"
+                              ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    line = " ".join((str(exc).strip().splitlines() or [""])[0].split())[:200]
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(int(n) for n in value.shape)
+
+
+def check_tensors(path: str | Path, state_dict: Any, expected: Mapping[str, tuple[int, ...]], *,
+                  what: str = "model", context: str | None = None) -> None:
+    """Check a checkpoint's ``state_dict`` against the tensor names and shapes a model expects (``context``
+    starts the message; default "cannot load model <path>").
+
+    Raises:
+        CheckpointError: one line naming the file and the first mismatching tensor: not a mapping, a value
+            that is not a tensor, a missing or unexpected tensor, or another shape.
+    """
+    where = context or f"cannot load model {path}"
+    if not isinstance(state_dict, Mapping):
+        raise CheckpointError(f"{where}: state_dict is a {type(state_dict).__name__}, expected a mapping of "
+                              "tensor names to tensors")
+    for name, value in state_dict.items():
+        if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+            raise CheckpointError(f"{where}: state_dict[{name!r}] is a {type(value).__name__}, expected a tensor")
+    missing = [k for k in expected if k not in state_dict]
+    if missing:
+        raise CheckpointError(f"{where}: the {what} needs tensor {missing[0]!r}, missing from the file"
+                              + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    extra = [k for k in state_dict if k not in expected]
+    if extra:
+        raise CheckpointError(f"{where}: unexpected tensor {extra[0]!r} for this {what}"
+                              + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
+    for name, shape in expected.items():
+        found = _shape(state_dict[name])
+        if found != tuple(shape):
+            raise CheckpointError(f"{where}: tensor {name!r} has shape {found}, the {what} "
+                                  f"expects {tuple(shape)}")

@@ -11,6 +11,7 @@ the frame-pair motion descriptors of :mod:`vidgru.motion_features`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from vidgru.checkpoint import load_payload, save_payload
+from vidgru.checkpoint import check_tensors, load_payload, save_payload
 from vidgru.choices import HEADS, POOLINGS
 from vidgru.errors import CheckpointError, ConfigError
 from vidgru.settings import TrainSettings
@@ -205,6 +206,7 @@ class ClipCheckpoint:
     sampling: Sampling
     state_dict: dict[str, torch.Tensor]
     extra: dict[str, Any]
+    source: str = ""  # the file it was read from, for messages ("" when built in memory)
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, dict):
@@ -213,9 +215,26 @@ class ClipCheckpoint:
             object.__setattr__(self, "sampling", Sampling.from_dict(self.sampling))
 
     def build(self, device: str = "cpu") -> nn.Module:
+        """The model with its weights, in eval mode on ``device``.
+
+        Raises:
+            CheckpointError: the weights do not fit the model the checkpoint describes (naming the file and the
+                first mismatching tensor).
+        """
         net = build_model(self.model)
-        net.load_state_dict(self.state_dict)
+        where = self.source or "checkpoint"
+        check_tensors(where, self.state_dict, expected_shapes(net), what=f"{self.model.head} clip model")
+        try:
+            net.load_state_dict(self.state_dict)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[-1].split())[:200]
+            raise CheckpointError(f"cannot load model {where}: the weights do not fit the model ({first})") from None
         return net.eval().to(device)
+
+
+def expected_shapes(net: nn.Module) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape of ``net``'s state dict (what a checkpoint for it must hold)."""
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
 def save_checkpoint(path: str | Path, ckpt: ClipCheckpoint) -> None:
@@ -233,16 +252,41 @@ def save_checkpoint(path: str | Path, ckpt: ClipCheckpoint) -> None:
 def load_checkpoint(path: str | Path) -> ClipCheckpoint:
     """Load with ``weights_only=True``. Raises :class:`CheckpointError` for anything that isn't one."""
     payload = load_payload(path, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, what="clip-classifier")
+    where = f"cannot load model {path}"
+    for key, kind in (("model", dict), ("class_names", list), ("backbone", dict), ("sampling", dict),
+                      ("state_dict", dict)):
+        if key not in payload:
+            raise CheckpointError(f"{where}: incomplete checkpoint (no {key!r})")
+        if not isinstance(payload[key], kind):
+            raise CheckpointError(f"{where}: {key!r} is a {type(payload[key]).__name__}, expected a {kind.__name__}")
     try:
         known = {f.name for f in fields(ClipModelConfig)}
         model_cfg = ClipModelConfig(**{k: v for k, v in payload["model"].items() if k in known})
-        return ClipCheckpoint(
+        ckpt = ClipCheckpoint(
             model=model_cfg,
             class_names=list(payload["class_names"]),
             backbone=EmbedderSpec.from_dict(payload["backbone"]),
             sampling=Sampling.from_dict(payload["sampling"]),
             state_dict=payload["state_dict"],
-            extra=dict(payload.get("extra", {})),
+            extra=dict(payload.get("extra") or {}),
+            source=str(path),
         )
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
-        raise CheckpointError(f"cannot load model {path}: incomplete checkpoint ({exc})") from None
+        raise CheckpointError(f"{where}: incomplete checkpoint ({' '.join(str(exc).split())[:200]})") from None
+    names = ckpt.class_names
+    if not names or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+        raise CheckpointError(f"{where}: class_names must be distinct non-empty names, got {names[:10]!r}")
+    if len(names) != model_cfg.num_classes:
+        raise CheckpointError(f"{where}: {len(names)} class names but the model has {model_cfg.num_classes} "
+                              "outputs")
+    if ckpt.backbone.embed_dim != model_cfg.embed_dim:
+        raise CheckpointError(f"{where}: the backbone gives {ckpt.backbone.embed_dim}-d embeddings but the model "
+                              f"reads {model_cfg.embed_dim}")
+    for name in ("sample_fps", "window_s", "stride_s"):
+        value = getattr(ckpt.sampling, name)
+        if not (math.isfinite(value) and value > 0):
+            raise CheckpointError(f"{where}: sampling {name} must be a finite number > 0, got {value}")
+    with torch.device("meta"):  # shapes only: nothing allocated
+        shapes = expected_shapes(build_model(model_cfg))
+    check_tensors(path, ckpt.state_dict, shapes, what=f"{model_cfg.head} clip model")
+    return ckpt

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidgru.errors import ConfigError, WeightsUnavailableError
+from vidgru.errors import CheckpointError, ConfigError, WeightsUnavailableError
 from vidgru.fileio import atomic_path, sha256_file
 
 if TYPE_CHECKING:
@@ -196,15 +196,28 @@ def load_weights_file(model: torch.nn.Module, path: Path, name: str) -> None:
     """Load the state dict at ``path`` (``torch.load(weights_only=True)``) into ``model`` (a ``name``).
 
     Raises:
-        WeightsUnavailableError: the file is not a state dict of this architecture.
+        WeightsUnavailableError: one line naming the file: unreadable as a torch file, holding Python objects
+            (refused unread), not a state dict (a list, a tensor, a vidgru checkpoint, ...), or a state dict of
+            another architecture (the first missing, unexpected or differently shaped tensor).
     """
-    import torch
+    from vidgru.checkpoint import check_tensors, read_torch_file
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    context = f"weights {path}"
+    expected = f"a {name} state dict (a dict of tensor names to tensors)"
     try:
+        state = read_torch_file(path, context, expected=expected)
+        if isinstance(state, dict) and isinstance(state.get("format"), str):
+            raise CheckpointError(f"{context}: is a {state['format']} checkpoint, not {expected}")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{context}: holds a {type(state).__name__}, expected {expected}")
+        check_tensors(path, state, {k: tuple(v.shape) for k, v in model.state_dict().items()}, what=name,
+                      context=context)
         model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise WeightsUnavailableError(f"{path} is not a {name} state dict: {str(exc).splitlines()[0]}") from exc
+    except CheckpointError as exc:
+        raise WeightsUnavailableError(str(exc)) from None
+    except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[-1].split())[:200]
+        raise WeightsUnavailableError(f"{context}: not {expected} ({first})") from None
 
 
 def _download(url: str, dst: Path) -> None:

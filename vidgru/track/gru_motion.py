@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from vidgru.checkpoint import load_payload, save_payload
+from vidgru.checkpoint import check_tensors, load_payload, save_payload
 from vidgru.errors import CheckpointError
 from vidgru.paths import STATE_MODEL, shipped_model
 from vidgru.settings import StateModelTrainSettings
@@ -153,12 +153,41 @@ def load_motion_checkpoint(path: str | Path) -> MotionCheckpoint:
     """Read a state model. Raises CheckpointError for a missing, foreign, old or incomplete file."""
     raw = load_payload(path, format=FORMAT, version=VERSION, what="motion model",
                        hint="train a new one with `vidgru train-motion`")
+    where = f"cannot load model {path}"
+    if not isinstance(raw.get("config"), dict):
+        raise CheckpointError(f"{where}: incomplete motion model checkpoint (no 'config' mapping)")
     try:
         config = GruMotionConfig(**raw["config"])
         state_dict = raw["state_dict"]
     except (KeyError, TypeError) as exc:
-        raise CheckpointError(f"cannot load model {path}: incomplete motion model checkpoint ({exc})") from None
-    return MotionCheckpoint(config=config, state_dict=state_dict, extra=raw.get("extra", {}))
+        raise CheckpointError(f"{where}: incomplete motion model checkpoint ({' '.join(str(exc).split())[:200]})"
+                              ) from None
+    _check_config(where, config)
+    check_tensors(path, state_dict, expected_shapes(config), what="motion model")
+    extra = raw.get("extra")
+    return MotionCheckpoint(config=config, state_dict=state_dict, extra=extra if isinstance(extra, dict) else {})
+
+
+def _check_config(where: str, config: GruMotionConfig) -> None:
+    """A config read from a file: sizes positive integers, scales finite and positive, ``crowd`` a bool."""
+    for name in ("hidden_size", "head_size"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 16:
+            raise CheckpointError(f"{where}: config {name} must be an integer between 1 and 65536, got {value!r}")
+    for name in ("dt_scale", "std_position", "std_velocity"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
+            raise CheckpointError(f"{where}: config {name} must be a finite number > 0, got {value!r}")
+    if not isinstance(config.crowd, bool):
+        raise CheckpointError(f"{where}: config crowd must be true or false, got {config.crowd!r}")
+
+
+def expected_shapes(config: GruMotionConfig) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape of the state dict of :func:`build_net` for ``config`` (without building it)."""
+    h, k = config.hidden_size, config.head_size
+    return {"cell.weight_ih": (3 * h, config.input_dim), "cell.weight_hh": (3 * h, h), "cell.bias_ih": (3 * h,),
+            "cell.bias_hh": (3 * h,), "head.0.weight": (k, h), "head.0.bias": (k,),
+            "head.2.weight": (OUTPUT_DIM, k), "head.2.bias": (OUTPUT_DIM,)}
 
 
 def default_motion_model_path() -> Path:
@@ -223,7 +252,10 @@ class GruBank:
         if checkpoint is None:
             checkpoint = default_motion_model_path()
         if not isinstance(checkpoint, MotionCheckpoint):
-            checkpoint = load_motion_checkpoint(checkpoint)
+            checkpoint = load_motion_checkpoint(checkpoint)  # checked there, naming the file
+        else:
+            check_tensors("(state model given in memory)", checkpoint.state_dict, expected_shapes(checkpoint.config),
+                          what="motion model")
         self.checkpoint = checkpoint
         self.config = checkpoint.config
         self.net = _NumpyNet(checkpoint.state_dict)
