@@ -4,6 +4,9 @@
 Opening decodes the first frame, so that unreadable input fails at open, not mid-loop, and settles the frame
 rate: the user's, else the container's when plausible, else (files) one estimated from decoder timestamps,
 else :data:`~vidgru.video.frames.DEFAULT_FPS` with a warning.
+
+Files are guarded against the inputs known to crash OpenCV (:mod:`vidgru.video.guard`); cameras and streams
+that drop are reopened with a capped back-off (:meth:`CaptureBackend.reconnect`) when ``max_reconnects`` > 0.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from vidgru.errors import VideoOpenError
 from vidgru.video.frames import DEFAULT_FPS, OpenedSource, ReadOptions
+from vidgru.video.guard import OpenCvPath, crash_prone_format, probe_decode
 from vidgru.video.inputs import check_file
 
 logger = logging.getLogger(__name__)
@@ -27,6 +31,7 @@ MAX_PLAUSIBLE_FPS = 240.0  # containers that report more (or 0, NaN) are not tru
 RETRY_WAIT_S = 0.02  # between failed reads of a starting or stalling live source
 _STREAM_OPEN_TIMEOUT_MS = 10_000
 _STREAM_READ_TIMEOUT_MS = 5_000
+RECONNECT_MAX_WAIT_S = 30.0  # the back-off between reconnection attempts doubles up to this
 
 
 class CaptureLike(Protocol):
@@ -95,11 +100,20 @@ class CaptureBackend:
         self._cap_lock = threading.Lock()
         self._first: tuple[np.ndarray, float, float] | None = None  # (decoded image, POS_MSEC, wall time)
         self._t0 = 0.0  # time.monotonic() at open
+        self._cv_path: OpenCvPath | None = None  # files: the name given to OpenCV (a link for non-UTF-8 names)
+
+    @property
+    def can_reconnect(self) -> bool:
+        """Cameras and streams are reopened after a drop when ``max_reconnects`` > 0 (files never are)."""
+        return self.kind in ("camera", "stream") and self.options.max_reconnects > 0
 
     def make_capture(self) -> CaptureLike:
         if self.capture_factory is not None:
             return self.capture_factory(self.target)
         import cv2
+
+        if self._cv_path is not None:
+            return cv2.VideoCapture(self._cv_path.path)
 
         if self.kind == "camera" and self.camera_backend is not None:
             return cv2.VideoCapture(self.target, self.camera_backend)
@@ -121,7 +135,7 @@ class CaptureBackend:
         import cv2
 
         if self.kind == "file" and self.capture_factory is None:
-            check_file(str(self.target))
+            self._guard_file(str(self.target))
         cap = self.make_capture()
         self._cap = cap
         if not cap.isOpened():
@@ -150,9 +164,19 @@ class CaptureBackend:
                                    frame_count=frame_count)
         return self.opened
 
-    def _read_first_frame(self, cap: CaptureLike) -> np.ndarray | None:
+    def _guard_file(self, path: str) -> None:
+        """Check the file, give OpenCV a name it can take, and decode formats known to crash OpenCV in a child
+        process first (:mod:`vidgru.video.guard`)."""
+        check_file(path)
+        self._cv_path = OpenCvPath(path, self.name)
+        reason = crash_prone_format(self._cv_path.path)
+        if reason is not None:
+            probe_decode(self._cv_path.path, self.name, reason)
+
+    def _read_first_frame(self, cap: CaptureLike, *, retry: bool | None = None) -> np.ndarray | None:
         # Cameras and network streams often fail their first reads while starting up: retry for a while.
-        deadline = time.monotonic() + (self.options.stall_timeout_s if self.LIVE else 0.0)
+        retry = self.LIVE if retry is None else retry
+        deadline = time.monotonic() + (self.options.stall_timeout_s if retry else 0.0)
         while True:
             ok, image = cap.read()
             if ok and image is not None and image.size > 0:
@@ -194,10 +218,63 @@ class CaptureBackend:
         assert self._cap is not None and self.opened is not None, "open() first"
         return self._cap
 
-    def release(self) -> None:
-        """Release the capture (called by the reader thread when it ends, or by close). Idempotent."""
-        self._first = None
+    def reconnect(self, stop: threading.Event, *, after_frame: int) -> np.ndarray | None:
+        """Reopen a camera or stream that stopped delivering frames (reader thread only; ``can_reconnect``).
+
+        Waits ``reconnect_s``, then twice as long after each failed attempt (at most 30 s between attempts),
+        for up to ``max_reconnects`` attempts in a row. An attempt succeeds when the new capture opens and
+        decodes a frame within ``stall_timeout_s``; that frame is returned and :meth:`capture` is the new
+        capture. Returns None when ``stop`` is set while waiting.
+
+        Raises:
+            VideoOpenError: every attempt failed; the message says after which frame and for how long.
+        """
+        opts = self.options
+        self._release_capture()
+        started = time.monotonic()
+        wait_s = opts.reconnect_s
+        logger.warning("%s: no frames after frame %d; reconnecting (%d attempts at most, the first in %.3g s)",
+                       self.name, after_frame, opts.max_reconnects, wait_s)
+        for attempt in range(1, opts.max_reconnects + 1):
+            if stop.wait(wait_s):
+                return None
+            image = self._try_reopen(stop)
+            if image is not None:
+                logger.warning("%s: reconnected after %.1f s (attempt %d); frames go on from frame %d",
+                               self.name, time.monotonic() - started, attempt, after_frame + 1)
+                return image
+            if stop.is_set():
+                return None
+            logger.info("%s: reconnection attempt %d of %d failed", self.name, attempt, opts.max_reconnects)
+            wait_s = min(2.0 * wait_s, RECONNECT_MAX_WAIT_S)
+        raise VideoOpenError(
+            f"{self.name}: stream stopped delivering frames after frame {after_frame}; gave up after "
+            f"{opts.max_reconnects} reconnection attempts over {time.monotonic() - started:.0f} s"
+        )
+
+    def _try_reopen(self, stop: threading.Event) -> np.ndarray | None:
+        try:
+            cap = self.make_capture()
+        except Exception as exc:  # noqa: BLE001 - a failed attempt, whatever the backend raised
+            logger.debug("%s: reopening failed: %s", self.name, exc)
+            return None
+        image = self._read_first_frame(cap, retry=True) if cap.isOpened() and not stop.is_set() else None
+        if image is None:
+            cap.release()
+            return None
+        with self._cap_lock:
+            self._cap = cap
+        return image
+
+    def _release_capture(self) -> None:
         with self._cap_lock:
             cap, self._cap = self._cap, None
         if cap is not None:
             cap.release()
+
+    def release(self) -> None:
+        """Release the capture (called by the reader thread when it ends, or by close). Idempotent."""
+        self._first = None
+        self._release_capture()
+        if self._cv_path is not None:
+            self._cv_path.remove()

@@ -2,6 +2,8 @@
 frame index and the decoder's clock, with a truncation check at the end.
 
 Cameras and streams opened with ``live=False`` are read the same way (all frames, in order, no wall clock).
+Those without a frame count (endless streams) are reopened when they drop (``max_reconnects``); the frames
+after the outage are timed from the last frame before it plus the outage's length on the wall clock.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 import math
 import statistics
 import threading
+import time
 
 from vidgru.errors import VideoOpenError
 from vidgru.types import Frame
@@ -111,6 +114,9 @@ class FileCapture(CaptureBackend):
         sampler = Sampler(every_n=opts.every_n, sample_fps=opts.sample_fps, source_fps=info.fps)
         index = 0
         timestamp = clock(0, first_pos_ms)
+        # After a reconnection the clock restarts: frame i is at offset_s + clock(i - base_index, ...).
+        offset_s, base_index, last_wall = 0.0, 0, time.monotonic()
+        reconnects = self.can_reconnect and info.frame_count is None  # a stream's end is a drop, not the end
         self.decoded_frames = 1
         emitted = 0
         if start == 0:
@@ -123,15 +129,25 @@ class FileCapture(CaptureBackend):
             if opts.max_frames is not None and emitted >= opts.max_frames:
                 channel.put(End())
                 return  # stopped on purpose: no truncation check
+            reopened = None
             if not cap.grab():
-                break
+                if not reconnects:
+                    break
+                reopened = self.reconnect(stop, after_frame=index)  # VideoOpenError when it gives up
+                if reopened is None:
+                    return  # stopped while reconnecting
+                cap = self.capture()
+                clock = FileClock(fps=info.fps, fps_source=info.fps_source,
+                                  first_pos_ms=capture_get(cap, cv2.CAP_PROP_POS_MSEC))
+                offset_s, base_index = timestamp + (time.monotonic() - last_wall), index + 1
             index += 1
-            timestamp = clock(index, capture_get(cap, cv2.CAP_PROP_POS_MSEC))
+            last_wall = time.monotonic()
+            timestamp = offset_s + clock(index - base_index, capture_get(cap, cv2.CAP_PROP_POS_MSEC))
             # Skipped frames (by sampling, or before start_frame) are grabbed, never retrieved or converted.
             if index < start or not sampler.keep(index - start, timestamp):
                 self.decoded_frames = index + 1
                 continue
-            ok, image = cap.retrieve()
+            ok, image = (True, reopened) if reopened is not None else cap.retrieve()
             if not ok or image is None:
                 break
             self.decoded_frames = index + 1

@@ -19,7 +19,9 @@ class ReadOptions:
     """How to read a source: the arguments of :class:`~vidgru.video.VideoSource`, checked here.
 
     ``fps`` is the user's frame rate (None: from the source); ``max_size`` in pixels; ``prefetch`` in frames;
-    ``start_frame`` a 0-based source frame index; ``stall_timeout_s`` in seconds.
+    ``start_frame`` a 0-based source frame index; ``stall_timeout_s`` in seconds; ``reconnect_s`` (seconds,
+    the first wait before reopening a camera or stream that dropped) and ``max_reconnects`` (attempts in a row,
+    0: no reconnection).
 
     Raises:
         ValueError: an argument out of range, named in the message.
@@ -34,6 +36,8 @@ class ReadOptions:
     start_frame: int = 0
     strict: bool = True
     stall_timeout_s: float = 2.0
+    reconnect_s: float = 1.0
+    max_reconnects: int = 0
 
     def __post_init__(self) -> None:
         sample_fps, every_n, fps = self.sample_fps, self.every_n, self.fps
@@ -54,6 +58,12 @@ class ReadOptions:
             raise ValueError(f"start_frame must be an int >= 0 (a source frame index), got {start!r}")
         if not self.stall_timeout_s > 0:
             raise ValueError(f"stall_timeout_s must be > 0 seconds, got {self.stall_timeout_s!r}")
+        if not (isinstance(self.reconnect_s, (int, float)) and math.isfinite(self.reconnect_s)
+                and self.reconnect_s > 0):
+            raise ValueError(f"reconnect_s must be > 0 seconds, got {self.reconnect_s!r}")
+        tries = self.max_reconnects
+        if isinstance(tries, bool) or not isinstance(tries, int) or tries < 0:
+            raise ValueError(f"max_reconnects must be an int >= 0, got {tries!r}")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,26 @@ import numpy as np
 from vidgru.errors import VideoOpenError
 from vidgru.types import Frame
 from vidgru.video.frames import DEFAULT_FPS, OpenedSource, ReadOptions, Sampler, to_rgb
+from vidgru.video.guard import opencv_can_take
 from vidgru.video.inputs import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_file, glob_files, image_files_in, is_glob
 from vidgru.video.reader import Channel, End
 
 logger = logging.getLogger(__name__)
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """Decode one image file as OpenCV's ``imread(IMREAD_COLOR)`` does (BGR); None when it does not decode.
+    Names that are not valid UTF-8 (which crash ``imread``) are read by Python and decoded from memory."""
+    import cv2
+
+    text = str(path)
+    if opencv_can_take(text):
+        return cv2.imread(text, cv2.IMREAD_COLOR)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    return cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
 
 
 class ImageSequence:
@@ -42,8 +58,8 @@ class ImageSequence:
             if not files:
                 if any(p.suffix.lower() in VIDEO_EXTENSIONS for p in path.iterdir()):
                     raise VideoOpenError(
-                        f"cannot open {target}: the folder holds videos, not images; open each video on its "
-                        "own (expand_inputs lists them)"
+                        f"cannot open {target}: the folder holds videos, not images; give the videos "
+                        f"themselves as inputs, or run `vidgru batch {target}` for a folder of many videos"
                     )
                 raise VideoOpenError(
                     f"cannot open {target}: no images found (extensions: {', '.join(IMAGE_EXTENSIONS)})"
@@ -66,10 +82,8 @@ class ImageSequence:
         Raises:
             VideoOpenError: nothing to read, or the first image does not decode.
         """
-        import cv2
-
         files = self._list_files()
-        first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
+        first = read_image(files[0])
         if first is None:
             empty = files[0].stat().st_size == 0
             reason = "file is empty (0 bytes)" if empty else "not an image OpenCV can decode"
@@ -78,7 +92,8 @@ class ImageSequence:
             fps, fps_source = self.options.fps, "user"
         else:
             fps, fps_source = DEFAULT_FPS, "default"
-            logger.info("%s: image sequence without fps; assuming %.0f fps (pass fps=...)", self.name, fps)
+            logger.warning("%s: images have no frame rate; assuming %.0f frames/s for timestamps (set it with "
+                           "--fps, or fps= in Python)", self.name, fps)
         self._files = files
         self._first = first
         height, width = first.shape[:2]
@@ -88,8 +103,6 @@ class ImageSequence:
 
     def read(self, channel: Channel, stop: threading.Event) -> None:
         """The reader thread's loop: read, sample and convert the images in order."""
-        import cv2
-
         assert self.opened is not None and self._first is not None, "open() first"
         opts = self.options
         fps = self.opened.fps
@@ -104,7 +117,7 @@ class ImageSequence:
             timestamp = index / fps
             if index < opts.start_frame or not sampler.keep(index - opts.start_frame, timestamp):
                 continue  # not even read from disk
-            image = first if index == 0 else cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = first if index == 0 else read_image(path)
             self.decoded_frames = index + 1
             if image is None:
                 message = (

@@ -7,12 +7,15 @@ Nothing here decodes a frame; :class:`~vidgru.video.VideoSource` opens what thes
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from vidgru.errors import VideoOpenError
+
+logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (
     ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif", ".ts",
@@ -151,7 +154,8 @@ def expand_inputs(
     - a folder -> every video under it (recursive unless ``recursive=False``, ``extensions`` compared
       case-insensitively, natural sort, hidden files and folders skipped); a folder with no videos -> each
       folder under it that directly holds images (``IMAGE_EXTENSIONS``), as one image sequence each (usually
-      just the folder itself);
+      just the folder itself). In a folder with videos, folders of images are left out with one warning
+      naming them (a folder of frames next to clips is as often thumbnails as a sequence to read);
     - a glob pattern (``*``, ``?`` or ``[``) -> itself when it matches images (one image sequence), or the
       matched videos (natural sort) when it matches videos;
     - a camera index (int or digit string) -> itself as a string;
@@ -222,6 +226,8 @@ def _expand_folder(folder: Path, exts: tuple[str, ...], recursive: bool) -> list
             elif suffix in IMAGE_EXTENSIONS:
                 image_dirs.add(Path(dirpath))
     if videos:
+        if image_dirs:
+            _warn_left_out_images(folder, image_dirs)
         return [str(p) for p in sorted(videos, key=lambda p: natural_sort_key(str(p)))]
     if image_dirs:
         return [str(p) for p in sorted(image_dirs, key=lambda p: natural_sort_key(str(p)))]
@@ -229,4 +235,14 @@ def _expand_folder(folder: Path, exts: tuple[str, ...], recursive: bool) -> list
     raise VideoOpenError(
         f"cannot open {folder}: no videos or images found {where} it "
         f"(video extensions: {', '.join(exts)}; image extensions: {', '.join(IMAGE_EXTENSIONS)})"
+    )
+
+
+def _warn_left_out_images(folder: Path, image_dirs: set[Path]) -> None:
+    names = [str(p) for p in sorted(image_dirs, key=lambda p: natural_sort_key(str(p)))]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    own = " (images directly in the folder: a pattern such as 'DIR/*.jpg')" if folder in image_dirs else ""
+    logger.warning(
+        "%s: read its videos only; left out %d folder(s) of images: %s - to read one as an image sequence, give "
+        "it as an input of its own%s", folder, len(names), shown, own,
     )

@@ -1,5 +1,6 @@
 """Live sources (webcams, RTSP/RTMP streams, or any capture opened with ``live=True``): frames are timed by
-the wall clock since open, and a source that stops delivering frames ends with VideoOpenError.
+the wall clock since open, and a source that stops delivering frames is reopened (``max_reconnects``) or
+ends with VideoOpenError.
 
 Only the newest frame is handed over (:class:`~vidgru.video.reader.LatestChannel`), so a slow caller skips
 frames instead of falling behind the camera.
@@ -21,7 +22,9 @@ _LIVE_MAX_READ_FAILURES = 50  # consecutive failed reads that end a live source 
 
 
 class LiveCapture(CaptureBackend):
-    """Reads a camera or stream until it stalls for ``stall_timeout_s`` or fails 50 reads in a row."""
+    """Reads a camera or stream until it stalls for ``stall_timeout_s`` or fails 50 reads in a row; then, with
+    ``max_reconnects`` > 0, reopens it (:meth:`~vidgru.video.capture.CaptureBackend.reconnect`) and goes on:
+    frame indices keep counting and timestamps stay wall-clock, so frames after an outage are later by it."""
 
     LIVE: ClassVar[bool] = True
 
@@ -39,14 +42,21 @@ class LiveCapture(CaptureBackend):
         while not stop.is_set():
             ok = cap.grab()
             now = time.monotonic()
+            reopened = None
             if not ok:
                 failures += 1
                 if failures >= _LIVE_MAX_READ_FAILURES or now - last_ok >= opts.stall_timeout_s:
                     if stop.is_set():
                         return
-                    raise VideoOpenError(f"{self.name}: stream stopped delivering frames after frame {index}")
-                stop.wait(RETRY_WAIT_S)
-                continue
+                    if not self.can_reconnect:
+                        raise VideoOpenError(f"{self.name}: stream stopped delivering frames after frame {index}")
+                    reopened = self.reconnect(stop, after_frame=index)  # VideoOpenError when it gives up
+                    if reopened is None:
+                        return  # stopped while reconnecting
+                    cap, now = self.capture(), time.monotonic()
+                else:
+                    stop.wait(RETRY_WAIT_S)
+                    continue
             failures, last_ok = 0, now
             index += 1
             self.decoded_frames = index + 1
@@ -54,6 +64,9 @@ class LiveCapture(CaptureBackend):
             last_s = timestamp
             if not sampler.keep(index, timestamp):
                 continue
-            ok, image = cap.retrieve()
+            if reopened is not None:
+                ok, image = True, reopened
+            else:
+                ok, image = cap.retrieve()
             if ok and image is not None:
                 channel.put(Frame(index, timestamp, to_rgb(image, opts.max_size)))

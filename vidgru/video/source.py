@@ -61,7 +61,15 @@ class VideoSource:
             backends). ``target`` is the camera index (int) or the path/URL string. No filesystem checks
             are made for a source opened through a factory.
         stall_timeout_s: a live source that delivers no frame for this many seconds (or fails 50 reads in a
-            row) ends with VideoOpenError.
+            row) has dropped: it is reconnected (``max_reconnects``) or ends with VideoOpenError.
+        reconnect_s: cameras and streams that drop: seconds to wait before the first attempt to reopen them;
+            the wait doubles after each failed attempt, up to 30 s.
+        max_reconnects: cameras and streams: attempts to reopen in a row before giving up with VideoOpenError
+            (0, the default: end at the first drop). A successful attempt starts the count again. Frames go on
+            with the next index; live sources keep wall-clock timestamps (frames after an outage are later by
+            it), sources read with ``live=False`` continue from the last timestamp plus the outage. Streams
+            read with ``live=False`` are reopened only when they have no frame count (an ``http://`` clip
+            that ends has ended). Files are never reopened.
 
     Attributes:
         dropped_frames: live sources: frames replaced by a newer one before the caller took them.
@@ -70,8 +78,9 @@ class VideoSource:
 
     Raises:
         ValueError: (from the constructor) an argument out of range, or ``start_frame`` on a live source.
-        VideoOpenError: (from ``open`` / ``__enter__``) missing path, empty file, not decodable, or no frame
-            decodes.
+        VideoOpenError: (from ``open`` / ``__enter__``) missing path, empty file, not decodable, no frame
+            decodes, or a file whose decoding crashes OpenCV (checked in a child process for the formats known
+            to, see :mod:`vidgru.video.guard`).
     """
 
     def __init__(
@@ -90,10 +99,13 @@ class VideoSource:
         camera_backend: int | None = None,
         capture_factory: CaptureFactory | None = None,
         stall_timeout_s: float = 2.0,
+        reconnect_s: float = 1.0,
+        max_reconnects: int = 0,
     ) -> None:
         self.options = ReadOptions(sample_fps=sample_fps, every_n=every_n, fps=fps, max_size=max_size,
                                    prefetch=prefetch, max_frames=max_frames, start_frame=start_frame,
-                                   strict=strict, stall_timeout_s=stall_timeout_s)  # ValueError if bad
+                                   strict=strict, stall_timeout_s=stall_timeout_s, reconnect_s=reconnect_s,
+                                   max_reconnects=max_reconnects)  # ValueError if bad
         self.source = source
         self.sample_fps = sample_fps
         self.every_n = every_n
@@ -208,7 +220,7 @@ class VideoSource:
 
         Raises:
             VideoOpenError: at open; at the end of a truncated file (``strict``); when a live source stops
-                delivering frames.
+                delivering frames (after ``max_reconnects`` failed attempts to reopen it).
         """
         if self._state == "iterating":
             raise RuntimeError(f"{self.name}: a VideoSource can be iterated only once; open a new one")
