@@ -109,6 +109,10 @@ class ClassifySettings:
                                              "trained.")
     fps: float | None = setting(None, "Frame rate to assume when the file's own is wrong or missing (image "
                                       "folders: default 25).")
+    reconnect_s: float = setting(1.0, "Cameras and streams that drop: seconds before the first attempt to "
+                                      "reconnect; the wait doubles after each failed attempt, up to 30 s.")
+    max_reconnects: int = setting(5, "Cameras and streams: reconnection attempts in a row before giving up (0: "
+                                     "stop at the first drop).")
     weights: str | None = setting(None, "Backbone weights file, if the model was trained on custom weights.",
                                   path=True)
     device: str = setting("auto", DEVICE_HELP)
@@ -277,6 +281,10 @@ class TrackSettings:
     min_hits: int = setting(3, "Matches before a new track is confirmed and reported.")
     max_lost_s: float = setting(1.5, "Seconds a track may go unseen before it is dropped.")
     fps: float | None = setting(None, "Override the source's frame rate (timestamps, MOT timing).")
+    reconnect_s: float = setting(1.0, "Cameras and streams that drop: seconds before the first attempt to "
+                                      "reconnect; the wait doubles after each failed attempt, up to 30 s.")
+    max_reconnects: int = setting(5, "Cameras and streams: reconnection attempts in a row before giving up (0: "
+                                     "stop at the first drop).")
     max_frames: int | None = setting(None, "Stop after this many frames.")
     weights: str | None = setting(None, "Detector weights for torchvision detectors: a .pth file or a torchvision "
                                         "weights id.", path=True)
