@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vidgru.errors import CheckpointError, ConfigError, VidgruError
+from vidgru.errors import CheckpointError, ConfigError, VideoOpenError, VidgruError
+from vidgru.fileio import check_outputs, distinct_names
 from vidgru.motion_features import MotionSpec
 from vidgru.paths import CLIP_MODEL, shipped_model
 from vidgru.settings import ClassifySettings
@@ -95,25 +96,34 @@ def embed_video(
     fps: float | None = None,
     max_frames: int | None = None,
     progress=None,
+    on_incomplete: Callable[[VideoOpenError], None] | None = None,
 ) -> EmbeddedVideo:
     """Decode ``source`` at ``sample_fps`` and embed every sampled frame, batch by batch (bounded memory:
     only embeddings are kept, never frames). ``progress`` is an optional tqdm bar: its total is set from the
-    source's estimate and it advances by frames embedded."""
+    source's estimate and it advances by frames embedded.
+
+    A source that fails part-way (a truncated or corrupt file) raises VideoOpenError, unless ``on_incomplete``
+    is given: it then gets the error and the frames that decoded before it are returned."""
     from vidgru.video import VideoSource
 
     stamps: list[np.ndarray] = []
     chunks: list[np.ndarray] = []
     stream = embedder.new_stream()  # motion descriptors continue across batches of this video
     with VideoSource(source, sample_fps=sample_fps, fps=fps, max_frames=max_frames) as src:
+        info = src.info
         if progress is not None:
             progress.total = src.estimated_output_frames()
             progress.refresh()
-        for batch in crop_batches(src, embedder.preprocess, getattr(embedder, "batch_size", 32)):
-            chunks.append(embedder.embed(batch.crops, stream))
-            stamps.append(batch.timestamps_s)
-            if progress is not None:
-                progress.update(len(batch.crops))
-        info = src.info
+        try:
+            for batch in crop_batches(src, embedder.preprocess, getattr(embedder, "batch_size", 32)):
+                chunks.append(embedder.embed(batch.crops, stream))
+                stamps.append(batch.timestamps_s)
+                if progress is not None:
+                    progress.update(len(batch.crops))
+        except VideoOpenError as exc:
+            if on_incomplete is None or not chunks:
+                raise
+            on_incomplete(exc)
     emb = np.concatenate(chunks) if chunks else np.zeros((0, embedder.embed_dim), np.float32)
     times = np.concatenate(stamps) if stamps else np.zeros(0, np.float64)
     whole = max_frames is None or len(times) < max_frames
@@ -309,16 +319,17 @@ class ClipClassifier:
 
 
 def write_label_video(source: str, segments: Sequence[Segment], duration_s: float, target: str | Path, *,
-                      fps: float | None = None) -> int:
+                      fps: float | None = None, strict: bool = True) -> int:
     """Draw the current segment's label and score (and a position bar) on every frame of ``source`` into the mp4
-    ``target``; returns the frames written. The file appears whole or not at all."""
+    ``target``; returns the frames written. The file appears whole or not at all. ``strict=False``: a source
+    that is truncated (already reported) gives the video of the frames that decode, without an error."""
     from vidgru.sinks import VideoSink, draw_label
     from vidgru.video import VideoSource
 
     if not segments:
         raise ConfigError(f"{source}: no segments to draw")
     frames = 0
-    with VideoSource(source, fps=fps) as src, VideoSink(target, src.info.fps) as sink:
+    with VideoSource(source, fps=fps, strict=strict) as src, VideoSink(target, src.info.fps) as sink:
         seg_i = 0
         for frame in src:
             while seg_i < len(segments) - 1 and frame.timestamp_s >= segments[seg_i].end_s:
@@ -341,28 +352,56 @@ def classifier_for(cfg: ClassifySettings) -> ClipClassifier:
         device=cfg.device, precision=cfg.precision, runtime=cfg.runtime, batch_size=cfg.batch_size)
 
 
+def classify_outputs(sources: Sequence[str], cfg: ClassifySettings) -> dict[str, Path]:
+    """The label video of each source (``cfg.out_video``: a file, or with several sources a folder of
+    ``<stem>.annotated.mp4``, colliding stems made distinct: ``clip.avi.annotated.mp4``, then
+    ``a_clip.mp4.annotated.mp4``), after checking every output before any work.
+
+    Raises:
+        ConfigError: an output cannot be written, or would overwrite an input or the model
+            (:func:`vidgru.fileio.check_outputs`).
+    """
+    many = len(sources) > 1
+    inputs = [*sources, cfg.model, cfg.weights]
+    check_outputs([("--json", cfg.json, "file"), ("--csv", cfg.csv, "file"),
+                   ("--out-video", cfg.out_video, "folder" if many else "file")], inputs=inputs)
+    if not cfg.out_video:
+        return {}
+    if not many:
+        return {source: Path(cfg.out_video) for source in sources}
+    names = distinct_names(sources)
+    targets = {source: Path(cfg.out_video) / f"{name}.annotated.mp4" for source, name in zip(sources, names)}
+    check_outputs([("--out-video", t, "file") for t in targets.values()], inputs=inputs)
+    return targets
+
+
 def classify_sources(sources: Sequence[str], clf: ClipClassifier, cfg: ClassifySettings, *,
                      progress: Callable[[str], Any] | None = None,
                      on_result: Callable[[ClipResult], None] | None = None,
-                     on_error: Callable[[str, VidgruError], None] | None = None) -> list[str]:
+                     on_error: Callable[[str, VidgruError], None] | None = None,
+                     on_incomplete: Callable[[str, VidgruError], None] | None = None) -> list[str]:
     """Classify recorded sources one by one and write the outputs ``cfg`` asks for: JSON Lines (``cfg.json``),
-    CSV (``cfg.csv``) and label videos (``cfg.out_video``: a file, or with several sources a folder of
-    ``<stem>.annotated.mp4``). A source that fails is reported through ``on_error`` and skipped; the others go on.
-    ``progress(name)`` returns a tqdm-like bar for one source (closed here). Returns the sources that failed."""
+    CSV (``cfg.csv``) and label videos (:func:`classify_outputs`, checked before any work). A source that fails
+    is reported through ``on_error`` and skipped; the others go on. A source that fails part-way (truncated or
+    corrupt) is classified from the frames that decoded and reported through ``on_incomplete``. The JSON and
+    CSV files are created with the first result (none when every source fails). ``progress(name)`` returns a
+    tqdm-like bar for one source (closed here). Returns the sources that failed."""
     from vidgru.sinks import CLASSIFY_CSV_HEADER, CsvSink, JsonlSink, classify_csv_rows
 
     failures = []
-    video_dir = Path(cfg.out_video) if cfg.out_video and len(sources) > 1 else None
+    video_targets = classify_outputs(sources, cfg)
     with contextlib.ExitStack() as stack:
-        jsonl = stack.enter_context(JsonlSink(cfg.json)) if cfg.json else None
-        table = stack.enter_context(CsvSink(cfg.csv, CLASSIFY_CSV_HEADER)) if cfg.csv else None
+        jsonl = table = None
         for source in sources:
             bar = progress(Path(source).name) if progress is not None else None
+            cut: list[VideoOpenError] = []
             try:
-                result = clf.classify(source, fps=cfg.fps, progress=bar)
-                if cfg.out_video:
-                    target = video_dir / f"{Path(source).stem}.annotated.mp4" if video_dir else Path(cfg.out_video)
-                    write_label_video(source, result.segments, result.duration_s, target, fps=cfg.fps)
+                embedded = embed_video(source, clf.embedder, sample_fps=clf.sample_fps, fps=cfg.fps, progress=bar,
+                                       on_incomplete=cut.append)
+                result = clf.classify_embedded(embedded)
+                if source in video_targets:
+                    write_label_video(source, result.segments, result.duration_s, video_targets[source],
+                                      fps=cfg.fps, strict=not cut)
             except VidgruError as exc:
                 failures.append(source)
                 if on_error is not None:
@@ -371,6 +410,10 @@ def classify_sources(sources: Sequence[str], clf: ClipClassifier, cfg: ClassifyS
             finally:
                 if bar is not None:
                     bar.close()
+            if cfg.json and jsonl is None:
+                jsonl = stack.enter_context(JsonlSink(cfg.json))
+            if cfg.csv and table is None:
+                table = stack.enter_context(CsvSink(cfg.csv, CLASSIFY_CSV_HEADER))
             if jsonl:
                 jsonl.write_record(result.to_dict())
             if table:
@@ -378,6 +421,9 @@ def classify_sources(sources: Sequence[str], clf: ClipClassifier, cfg: ClassifyS
                     table.write_row(row)
             if on_result is not None:
                 on_result(result)
+            if cut and on_incomplete is not None:
+                on_incomplete(source, VidgruError(f"{cut[0]}; kept the results of the {result.frames_used} "
+                                                  "sampled frames that decoded"))
     return failures
 
 

@@ -32,6 +32,11 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+def _with_notes(text: str, exc: BaseException) -> str:
+    """``text`` and the exception's notes (e.g. which partial results were kept), on one line."""
+    return "; ".join([text, *getattr(exc, "__notes__", ())])
+
+
 class _Group(click.Group):
     """Turns vidgru errors into one line on stderr and a non-zero exit, never a traceback."""
 
@@ -39,10 +44,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except VidgruError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(_with_notes(f"error: {exc}", exc), err=True)
             sys.exit(EXIT_ERROR)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+        except KeyboardInterrupt as exc:
+            click.echo(_with_notes("interrupted", exc), err=True)
             sys.exit(EXIT_INTERRUPTED)
 
 
@@ -190,6 +195,9 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
     globs in quotes ('frames/*.jpg'), camera indices or stream URLs (live: prints a line per window until
     stopped). A bad input is reported and skipped; the exit code is then 1.
 
+    Outputs are checked before any work (an output may not be an input) and written whole. A truncated or
+    corrupt video: the results of the frames that decoded are kept, with a warning, exit code 1.
+
     \b
     Examples:
       vidgru classify clip.mp4
@@ -198,7 +206,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
     """
     from tqdm import tqdm
 
-    from vidgru.classify import classifier_for, classify_live, classify_sources
+    from vidgru.classify import classifier_for, classify_live, classify_outputs, classify_sources
     from vidgru.video import expand_inputs, is_live_source
 
     cfg = build_config(ClassifySettings, config_file, **_overrides(ClassifySettings, kwargs))
@@ -212,6 +220,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
     if not sources:
         sys.exit(EXIT_SOME_FAILED if failures else EXIT_ERROR)
     total = len(sources) + len(failures)
+    classify_outputs(sources, cfg)  # ConfigError before any work
     if cfg.model is None:
         click.echo("using the default camera-motion model (pass --model for your own)", err=True)
     clf = classifier_for(cfg)
@@ -225,12 +234,23 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
                 f"{w.start_s:8.2f}s  {w.label:<16} {w.score:.2f}")):
             click.echo("stopped", err=True)
         return
+    incomplete: list[str] = []
+
+    def warn(source: str, exc: VidgruError) -> None:
+        incomplete.append(source)
+        click.echo(f"warning: {exc}", err=True)
+
     failures += classify_sources(
         sources, clf, cfg, progress=lambda name: tqdm(desc=name, unit="frame", disable=quiet, leave=False),
         on_result=lambda r: _print_result(r, cfg.top_k, out="stderr" if cfg.json == "-" else None),
-        on_error=lambda source, exc: click.echo(f"error: {exc}", err=True))
+        on_error=lambda source, exc: click.echo(_with_notes(f"error: {exc}", exc), err=True),
+        on_incomplete=warn)
     if failures:
-        click.echo(f"{len(failures)} of {total} inputs failed", err=True)
+        click.echo(f"{len(failures)} of {total} inputs failed"
+                   + (f", {len(incomplete)} incomplete" if incomplete else ""), err=True)
+    elif incomplete and total > 1:
+        click.echo(f"{len(incomplete)} of {total} inputs incomplete", err=True)
+    if failures or incomplete:
         sys.exit(EXIT_SOME_FAILED)
 
 
@@ -362,6 +382,10 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
     objects in each frame, a GRU (or Kalman) state model predicts where each track will be, and a two-stage
     assignment links them; IDs survive short occlusions and misses.
 
+    Outputs are checked before any work (an output may not be an input) and written whole. A truncated or
+    corrupt video: the results of the frames that decoded are kept, with a warning, exit code 1. Ctrl-C keeps
+    the results so far (exit 130). Without --mot, --json, --out-video or --show nothing is saved.
+
     \b
     Examples:
       vidgru track street.mp4 --detector onnx:nanodet.onnx --out-video tracked.mp4 --mot tracks.txt
@@ -387,6 +411,10 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
     many = len(items) > 1
     if many and show:
         raise click.UsageError("--show works with one source at a time")
+    outputs = TrackOutputs.for_inputs(cfg, items)  # ConfigError before any work
+    if not (cfg.mot or cfg.json or cfg.out_video or show):
+        click.echo("note: no --mot, --json, --out-video or --show given: tracking without saving anything",
+                   err=True)
     detectors: dict = {}
     embedders: list = []
 
@@ -395,29 +423,37 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
             embedders.append(appearance_embedder(device=cfg.device, runtime=cfg.runtime))
         return embedders[0]
 
-    failures = 0
-    for item in items:
+    failures = incomplete = 0
+    for item, item_outputs in zip(items, outputs, strict=True):
         name = input_name(item)
         live = isinstance(item, int) or (isinstance(item, str) and is_live_source(item))
         bar = tqdm(desc=name, unit="frame", disable=quiet or live, leave=False)
         try:
-            summary = track_source(item, cfg, TrackOutputs.for_input(cfg, name, many=many), detectors=detectors,
-                                   embedder=embedder, show=show, progress=bar)
+            summary = track_source(item, cfg, item_outputs, detectors=detectors, embedder=embedder, show=show,
+                                   progress=bar, keep_partial=True)
         except VidgruError as exc:
             if not many:
                 raise
             failures += 1
-            click.echo(f"error: {exc}", err=True)
+            click.echo(_with_notes(f"error: {exc}", exc), err=True)
             continue
         finally:
             bar.close()
         if summary.stopped:
             click.echo("stopped", err=True)
+        if summary.incomplete:
+            incomplete += 1
+            click.echo(f"warning: {summary.incomplete}", err=True)
         if not quiet:
+            wrote = f"; wrote {', '.join(summary.written)}" if summary.written else ""
             click.echo(f"{summary.name}: {summary.frames} frames, {summary.tracks} tracks, "
-                       f"{summary.frames_per_s:.1f} frames/s", err=True)
+                       f"{summary.frames_per_s:.1f} frames/s{wrote}", err=True)
     if failures:
-        click.echo(f"{failures} of {len(items)} inputs failed", err=True)
+        click.echo(f"{failures} of {len(items)} inputs failed" + (f", {incomplete} incomplete" if incomplete else ""),
+                   err=True)
+    elif incomplete and many:
+        click.echo(f"{incomplete} of {len(items)} inputs incomplete", err=True)
+    if failures or incomplete:
         sys.exit(EXIT_SOME_FAILED)
 
 

@@ -1,8 +1,12 @@
 """Writers for results: JSON Lines, CSV, MOTChallenge text, annotated video and a live window.
 
 Every file sink is a context manager that writes to a temporary name next to the target and renames it on
-a clean close, so a crash or Ctrl-C never leaves a half-written file under the final name. ``-`` means
-standard output for the text sinks (written through, line by line).
+a clean close, so a crash never leaves a half-written file under the final name. On Ctrl-C or a vidgru error
+(a source failing part-way) the results written so far are kept, unless there are none: a run that fails
+before its first result leaves no file. A write that fails (disk full, file too large, I/O error) raises
+one-line :class:`~vidgru.errors.VidgruError` naming the file, and that file is not kept. ``-`` means standard
+output for the text sinks (written through, line by line); a target that is not a regular file
+(``/dev/null``, a FIFO) is written in place.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import colorsys
 import csv
 import io
-import json
 import os
 import sys
 from collections import deque
@@ -22,51 +25,80 @@ import cv2
 import numpy as np
 
 from vidgru.errors import DisplayUnavailableError, VidgruError
-from vidgru.fileio import commit, partial_path
+from vidgru.fileio import commit, discard, is_special_file, partial_path, strict_json, write_error
 from vidgru.types import FrameTracks
 
 
 class AtomicTextFile:
     """A text file written to a partial name (:func:`vidgru.fileio.partial_path`) and renamed to its own on a
-    clean exit (also on Ctrl-C and vidgru errors: results so far are kept). On another exception the partial
-    file is removed."""
+    clean exit. On Ctrl-C and vidgru errors the results so far are kept when there are any (:attr:`has_results`);
+    otherwise, and on any other exception, the partial file is removed. A failed write raises a one-line
+    VidgruError naming the file, which is then not kept."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._stdout = str(path) == "-"
         self._tmp = None if self._stdout else partial_path(self.path)
         self.handle: IO[str] | None = None
+        self.writes = 0  # write() calls: results written
+        self.failed = False  # a write failed: the file is incomplete
+        self.kept = False  # the file is under its final name after the exit
+
+    @property
+    def has_results(self) -> bool:
+        """Whether the file holds results worth keeping after an interruption."""
+        return self.writes > 0
 
     def __enter__(self) -> AtomicTextFile:
         if self._stdout:
             self.handle = sys.stdout
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return self
+        try:
+            if not is_special_file(self.path):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self.handle = open(self._tmp, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise VidgruError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         return self
 
     def write(self, text: str) -> None:
-        self.handle.write(text)
-        if self._stdout:
-            self.handle.flush()
+        try:
+            self.handle.write(text)
+            if self._stdout:
+                self.handle.flush()
+        except OSError as exc:
+            self.failed = True
+            raise write_error(self.path, exc) from exc
+        self.writes += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._stdout:
             self.handle.flush()
             return
-        self.handle.close()
-        if exc_type is None or issubclass(exc_type, (KeyboardInterrupt, VidgruError)):
+        try:
+            self.handle.close()  # flushes: a full disk may show only here
+        except OSError as close_exc:
+            self.failed = True
+            discard(self._tmp, self.path)
+            if exc_type is None:
+                raise write_error(self.path, close_exc) from close_exc
+            return
+        clean = exc_type is None
+        interrupted = exc_type is not None and issubclass(exc_type, (KeyboardInterrupt, VidgruError))
+        if not self.failed and (clean or (interrupted and self.has_results)):
             # Results finished before an interruption or a failing input are kept.
             commit(self._tmp, self.path)
+            self.kept = True
         else:
-            self._tmp.unlink(missing_ok=True)
+            discard(self._tmp, self.path)
 
 
 class JsonlSink(AtomicTextFile):
     """One JSON object per line."""
 
     def write_record(self, record: dict[str, Any]) -> None:
-        self.write(json.dumps(record, ensure_ascii=False) + "\n")
+        """Append ``record`` as one line of strict JSON (NaN and infinities written as ``null``)."""
+        self.write(strict_json(record, ensure_ascii=False) + "\n")
 
 
 class CsvSink(AtomicTextFile):
@@ -79,6 +111,7 @@ class CsvSink(AtomicTextFile):
     def __enter__(self) -> CsvSink:
         super().__enter__()
         self.write_row(self.header)
+        self.writes = 0  # the header alone is no result
         return self
 
     def write_row(self, row: list[Any]) -> None:
@@ -103,19 +136,37 @@ def classify_csv_rows(result) -> list[list[Any]]:
 class VideoSink:
     """Writes RGB frames to an mp4 (MPEG-4 Part 2, ``mp4v``, which OpenCV's pip wheels always have).
 
-    Frames are (H, W, 3) uint8 RGB, all the same size. The file appears under its final name on close.
+    Frames are (H, W, 3) uint8 RGB, all the same size. The file appears under its final name on close (on
+    Ctrl-C or a vidgru error too, when frames were written). A target that is not a regular file (a FIFO,
+    ``/dev/null``) gets the finished file's bytes (the encoder needs a seekable file to write to).
     """
 
     def __init__(self, path: str | Path, fps: float, *, fourcc: str = "mp4v") -> None:
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.fourcc = fourcc
-        self._tmp = partial_path(self.path)
+        self._spool: str | None = None
+        if is_special_file(self.path):
+            import tempfile
+
+            self._spool = tempfile.mkdtemp(prefix="vidgru-video-")
+            self._tmp = Path(self._spool) / f"video{self.path.suffix or '.mp4'}"
+        else:
+            self._tmp = partial_path(self.path)
         self._writer: cv2.VideoWriter | None = None
         self.frames_written = 0
+        self.kept = False  # the file is under its final name after the exit
+
+    @property
+    def has_results(self) -> bool:
+        return self.frames_written > 0
 
     def __enter__(self) -> VideoSink:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._spool is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise VidgruError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         return self
 
     def write(self, image: np.ndarray) -> None:
@@ -128,12 +179,34 @@ class VideoSink:
         self.frames_written += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._writer is not None:
-            self._writer.release()
-        if self.frames_written and (exc_type is None or issubclass(exc_type, (KeyboardInterrupt, VidgruError))):
-            commit(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        try:
+            if self._writer is not None:
+                self._writer.release()
+            keep = self.frames_written and (exc_type is None or issubclass(exc_type, (KeyboardInterrupt, VidgruError)))
+            if keep and not self._complete():
+                discard(self._tmp, self.path)
+                if exc_type is None:
+                    raise VidgruError(f"cannot write {self.path}: the encoder could not finish the file "
+                                      "(disk full, or the file size limit reached?)")
+            elif keep:
+                commit(self._tmp, self.path)
+                self.kept = True
+            else:
+                discard(self._tmp, self.path)
+        finally:
+            if self._spool is not None:
+                import shutil
+
+                shutil.rmtree(self._spool, ignore_errors=True)
+
+    def _complete(self) -> bool:
+        """Whether the encoder finished the file: it opens and its header counts frames (a full disk leaves
+        an mp4 without its index, which OpenCV writes without a word)."""
+        cap = cv2.VideoCapture(str(self._tmp))
+        try:
+            return bool(cap.isOpened()) and cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0
+        finally:
+            cap.release()
 
 
 def draw_label(image: np.ndarray, text: str, *, progress: float | None = None, color=(255, 255, 255)) -> np.ndarray:
@@ -164,11 +237,21 @@ class _FrameTracksSink:
     def path(self) -> Path:
         return self._file.path
 
+    @property
+    def kept(self) -> bool:
+        return self._file.kept
+
+    @property
+    def has_results(self) -> bool:
+        return self.frames_written > 0
+
     def __enter__(self):
         self._file.__enter__()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        # Frames without tracks write no MOT row but are results: the file's rule counts frames here.
+        self._file.writes = max(self._file.writes, self.frames_written)
         self._file.__exit__(exc_type, exc, tb)
 
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vidgru.errors import VidgruError
+from vidgru.errors import VideoOpenError, VidgruError
+from vidgru.fileio import check_outputs, distinct_names
 from vidgru.settings import TrackSettings
 from vidgru.track.tracker import StateModel, Tracker, TrackerConfig
 from vidgru.types import Detections, Frame, FrameTracks
@@ -54,6 +55,25 @@ def build_detector(cfg: TrackSettings, spec: str) -> Detector:
 
     return create_detector(spec, classes=cfg.class_list, score_threshold=cfg.score_threshold,
                            min_box_size=cfg.min_box_size, device=cfg.device, weights=cfg.weights)
+
+
+def check_detector_spec(spec: str) -> None:
+    """Refuse a detector spec whose kind or torchvision model name is unknown, without building anything (the
+    input is opened before the detector is built, but a wrong flag is reported first).
+
+    Raises:
+        DetectorError: as :func:`vidgru.detect.create_detector` would.
+    """
+    from vidgru.detect import SPEC_FORMS, TORCHVISION_DETECTORS, detector_kind
+    from vidgru.errors import DetectorError
+
+    kind, arg = detector_kind(spec), spec.partition(":")[2]
+    if kind not in ("torchvision", "onnx", "bgsub", "file"):
+        raise DetectorError(f"detector: unknown spec {spec!r}; use one of {', '.join(SPEC_FORMS)} "
+                            "(motion is an alias of bgsub)")
+    if kind == "torchvision" and arg not in TORCHVISION_DETECTORS:
+        raise DetectorError(f"detector {spec!r}: name a model, torchvision:<name> with <name> one of "
+                            f"{', '.join(TORCHVISION_DETECTORS)}")
 
 
 def tracker_config_for(cfg: TrackSettings, detector_spec: str) -> TrackerConfig:
@@ -183,17 +203,72 @@ class TrackOutputs:
                    cfg.json if cfg.json in (None, "-") else Path(cfg.json) / f"{name}.jsonl",
                    Path(cfg.out_video) / f"{name}.annotated.mp4" if cfg.out_video else None)
 
+    @classmethod
+    def for_inputs(cls, cfg: TrackSettings, items: list[Any]) -> list[TrackOutputs]:
+        """The outputs of each of ``items`` (:func:`track_inputs`), checked before any work: with several
+        inputs, inputs whose names collide get distinct file names (:func:`vidgru.fileio.distinct_names`:
+        ``clip.avi.txt``, then ``a_clip.mp4.txt``).
+
+        Raises:
+            ConfigError: an output cannot be written, or would overwrite an input (:func:`check_track_outputs`).
+        """
+        many = len(items) > 1
+        names = [input_name(item) for item in items]
+        if many and (cfg.mot or cfg.out_video or cfg.json not in (None, "-")):
+            names = distinct_names([_input_path(item) for item in items], names)
+        outputs = [cls.for_input(cfg, name, many=many) for name in names]
+        check_track_outputs(cfg, items, outputs)
+        return outputs
+
+    @property
+    def files(self) -> list[str | Path]:
+        """The files asked for (stdout excluded)."""
+        return [p for p in (self.mot, self.jsonl, self.video) if p is not None and str(p) != "-"]
+
+
+def _input_path(item: Any) -> str:
+    from vidgru.mot import MotSequence
+
+    if isinstance(item, MotSequence):
+        return str(item.path)
+    return f"camera{item}" if isinstance(item, int) else str(item)
+
+
+def check_track_outputs(cfg: TrackSettings, items: list[Any], outputs: list[TrackOutputs]) -> None:
+    """Refuse, before any work, outputs that cannot be written or would overwrite what tracking reads: the
+    inputs (a sequence folder and everything in it, a video, an image folder), a detections or model file.
+
+    Raises:
+        ConfigError: naming the flag and the path (:func:`vidgru.fileio.check_outputs`).
+    """
+    inputs: list[Any] = [_input_path(item) for item in items if not isinstance(item, int)]
+    inputs += [cfg.weights, cfg.state_model_file]
+    spec = cfg.detector or ""
+    if ":" in spec and spec.split(":", 1)[0] in ("file", "onnx"):
+        inputs.append(spec.split(":", 1)[1])
+    kind = "folder" if len(outputs) > 1 else "file"
+    check_outputs([("--mot", cfg.mot, kind), ("--json", cfg.json, kind), ("--out-video", cfg.out_video, kind)],
+                  inputs=inputs)
+    if len(outputs) > 1:
+        flags = ("--mot", "--json", "--out-video")
+        check_outputs([(flag, path, "file") for out in outputs
+                       for flag, path in zip(flags, (out.mot, out.jsonl, out.video), strict=True)], inputs=inputs)
+
 
 @dataclass(frozen=True)
 class TrackSummary:
     """What tracking one input did: its name, frames processed, distinct track IDs reported, wall time, and
-    whether a live source was stopped by the user (Ctrl-C, or q/Esc in the window)."""
+    whether a live source was stopped by the user (Ctrl-C, or q/Esc in the window); ``incomplete`` says why the
+    input ended early (a truncated file: the results of the frames before are kept) and
+    ``written`` lists the files written."""
 
     name: str
     frames: int
     tracks: int
     seconds: float
     stopped: bool = False
+    incomplete: str | None = None
+    written: tuple[str, ...] = ()
 
     @property
     def frames_per_s(self) -> float:
@@ -245,8 +320,12 @@ def detector_spec_for(cfg: TrackSettings, item: Any) -> str:
 
 def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detectors: dict[str, Detector] | None = None,
                  embedder: Callable[[], Embedder] | None = None, show: bool = False, progress: Any = None,
-                 detect_batch: int = 4) -> TrackSummary:
+                 detect_batch: int = 4, keep_partial: bool = False) -> TrackSummary:
     """Track one input and write its outputs.
+
+    The input is opened first, then the detector built, then the outputs created: an input that cannot be read
+    leaves no file behind. Outputs that hold results when the run stops early (Ctrl-C, the input failing
+    part-way) are kept, and the error says so (a note on the exception); outputs without any are removed.
 
     Args:
         item: a video file, image folder or glob, stream URL, camera index (int), or a
@@ -258,9 +337,12 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
         show: show a live window (q, Esc or closing it stops).
         progress: an optional tqdm-like bar (``total`` is set here, ``update(1)`` per frame).
         detect_batch: frames per detector call for files (live sources use 1, for latency).
+        keep_partial: when a recorded input fails part-way (a truncated or corrupt file), return the summary of
+            the frames before with ``incomplete`` set instead of raising.
 
     Raises:
-        VidgruError: unreadable input, a bad detector, no frames to draw or show for an image-less sequence.
+        VidgruError: unreadable input, a bad detector, no frames to draw or show for an image-less sequence, an
+            output that cannot be written.
     """
     from vidgru.mot import MotSequence
     from vidgru.sinks import LiveWindow, MotSink, TrackJsonlSink, TrailHistory, VideoSink, draw_tracks
@@ -268,14 +350,31 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
 
     name = input_name(item)
     spec = detector_spec_for(cfg, item)
+    check_detector_spec(spec)
     detectors = {} if detectors is None else detectors
-    if spec not in detectors:  # models are built once for all inputs; det.txt files are per sequence
-        detectors[spec] = build_detector(cfg, spec)
-    detector = detectors[spec]
-    detector.reset()
     is_seq = isinstance(item, MotSequence)
-    frames_done, ids, stopped = 0, set(), False
+    frames_done, ids, stopped, incomplete = 0, set(), False, None
     t0 = time.perf_counter()
+    files: list = []  # the file sinks, to say which were kept
+
+    def get_detector() -> Detector:  # built once the input opened; models once for all inputs
+        if spec not in detectors:
+            detectors[spec] = build_detector(cfg, spec)
+        found = detectors[spec]
+        found.reset()
+        return found
+
+    def open_sinks(stack: contextlib.ExitStack) -> list:
+        opened = []
+        if outputs.mot:
+            opened.append(stack.enter_context(MotSink(outputs.mot)))
+        if outputs.jsonl:
+            opened.append(stack.enter_context(TrackJsonlSink(outputs.jsonl)))
+        files.extend(opened)
+        return opened
+
+    def written() -> tuple[str, ...]:
+        return tuple(str(f.path) for f in files if f.kept)
 
     def record(ft: FrameTracks, sinks: list) -> None:
         nonlocal frames_done
@@ -286,57 +385,74 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
         if progress is not None:
             progress.update(1)
 
-    with contextlib.ExitStack() as stack:
-        sinks = []
-        if outputs.mot:
-            sinks.append(stack.enter_context(MotSink(outputs.mot)))
-        if outputs.jsonl:
-            sinks.append(stack.enter_context(TrackJsonlSink(outputs.jsonl)))
-        if is_seq and item.image_dir is None:
-            # Detections only (MOT15 here has no images): motion-only tracking, no video.
-            if outputs.video or show:
-                raise VidgruError(f"{item.path}: the sequence has no images, so there is nothing to draw or show")
-            n = item.length or (max(detector.detections, default=-1) + 1)
-            n = min(n, cfg.max_frames) if cfg.max_frames else n
-            if progress is not None:
-                progress.total = n
-            dets = [detector.detections.get(i, Detections.empty()) for i in range(n)]
-            fps = cfg.fps or item.fps
-            for ft in track_sequence_detections(dets, fps, build_tracker(cfg, spec, fps=fps)):
-                record(ft, sinks)
-            return TrackSummary(name, frames_done, len(ids), time.perf_counter() - t0)
+    try:
+        with contextlib.ExitStack() as stack:
+            if is_seq and item.image_dir is None:
+                # Detections only (MOT15 here has no images): motion-only tracking, no video.
+                if outputs.video or show:
+                    raise VidgruError(f"{item.path}: the sequence has no images, so there is nothing to draw or "
+                                      "show")
+                detector = get_detector()
+                n = item.length or (max(detector.detections, default=-1) + 1)
+                n = min(n, cfg.max_frames) if cfg.max_frames else n
+                if progress is not None:
+                    progress.total = n
+                dets = [detector.detections.get(i, Detections.empty()) for i in range(n)]
+                fps = cfg.fps or item.fps
+                tracker = build_tracker(cfg, spec, fps=fps)
+                sinks = open_sinks(stack)
+                for ft in track_sequence_detections(dets, fps, tracker):
+                    record(ft, sinks)
 
-        source = str(item.image_dir) if is_seq else item
-        live = not is_seq and is_live_source(source)
-        video = stack.enter_context(VideoSource(source, fps=cfg.fps or (item.fps if is_seq else None), live=live,
-                                                max_frames=cfg.max_frames))
-        fps = video.info.fps
-        tracker = build_tracker(cfg, spec, fps=fps)
-        writer = stack.enter_context(VideoSink(outputs.video, fps)) if outputs.video else None
-        window = stack.enter_context(LiveWindow(f"vidgru track - {name}")) if show else None
-        trails = TrailHistory(max_age_s=cfg.trail_s)
-        if progress is not None and not live:
-            total = video.info.frame_count
-            progress.total = min(total, cfg.max_frames) if total and cfg.max_frames else total
-        app = embedder() if cfg.appearance and embedder is not None else None
-        tick, rate = time.perf_counter(), 0.0
-        try:
-            for frame, ft in track_frames(video, detector, tracker, embedder=app, detect_every=cfg.detect_every,
-                                          batch_size=1 if live else detect_batch):
-                record(ft, sinks)
-                if writer or window:
-                    now = time.perf_counter()
-                    rate = 0.9 * rate + 0.1 / max(now - tick, 1e-6) if rate else 1.0 / max(now - tick, 1e-6)
-                    tick = now
-                    trails.update(ft)
-                    image = draw_tracks(frame.image, ft, trails, fps=rate if window else None)
-                    if writer:
-                        writer.write(image)
-                    if window and not window.show(image):
-                        stopped = True  # q, Esc or the window closed
-                        break
-        except KeyboardInterrupt:
-            if not live:
-                raise
-            stopped = True
-    return TrackSummary(name, frames_done, len(ids), time.perf_counter() - t0, stopped)
+            else:
+                # The input first (a missing file fails in a moment), then the models, then the outputs.
+                source = str(item.image_dir) if is_seq else item
+                live = not is_seq and is_live_source(source)
+                video = stack.enter_context(VideoSource(source, fps=cfg.fps or (item.fps if is_seq else None),
+                                                        live=live, max_frames=cfg.max_frames))
+                detector = get_detector()
+                fps = video.info.fps
+                tracker = build_tracker(cfg, spec, fps=fps)
+                app = embedder() if cfg.appearance and embedder is not None else None
+                window = stack.enter_context(LiveWindow(f"vidgru track - {name}")) if show else None
+                sinks = open_sinks(stack)
+                writer = stack.enter_context(VideoSink(outputs.video, fps)) if outputs.video else None
+                if writer is not None:
+                    files.append(writer)
+                trails = TrailHistory(max_age_s=cfg.trail_s)
+                if progress is not None and not live:
+                    total = video.info.frame_count
+                    progress.total = min(total, cfg.max_frames) if total and cfg.max_frames else total
+                tick, rate = time.perf_counter(), 0.0
+                try:
+                    for frame, ft in track_frames(video, detector, tracker, embedder=app,
+                                                  detect_every=cfg.detect_every,
+                                                  batch_size=1 if live else detect_batch):
+                        record(ft, sinks)
+                        if writer or window:
+                            now = time.perf_counter()
+                            rate = 0.9 * rate + 0.1 / max(now - tick, 1e-6) if rate else 1.0 / max(now - tick, 1e-6)
+                            tick = now
+                            trails.update(ft)
+                            image = draw_tracks(frame.image, ft, trails, fps=rate if window else None)
+                            if writer:
+                                writer.write(image)
+                            if window and not window.show(image):
+                                stopped = True  # q, Esc or the window closed
+                                break
+                except KeyboardInterrupt:
+                    if not live:
+                        raise
+                    stopped = True
+                except VideoOpenError as exc:
+                    # A recorded input failed part-way (a truncated or corrupt file): the frames before it are
+                    # results. A live source that stops is an error (its results so far are kept too).
+                    if not (keep_partial and frames_done and not live):
+                        raise
+                    incomplete = f"{exc}; kept the results of the {frames_done} frames before it"
+    except (VidgruError, KeyboardInterrupt) as exc:
+        kept = written()
+        if kept:
+            exc.add_note(f"kept the results of the first {frames_done} frames in {', '.join(kept)}")
+        raise
+    return TrackSummary(name, frames_done, len(ids), time.perf_counter() - t0, stopped, incomplete, written())

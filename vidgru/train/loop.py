@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vidgru.errors import ConfigError, DatasetError, VideoOpenError
-from vidgru.fileio import write_text_atomic
+from vidgru.fileio import check_outputs, write_text_atomic
 from vidgru.metrics import ClassificationReport
 from vidgru.motion_features import MotionSpec, descriptor_permutation
 from vidgru.settings import TrainSettings
@@ -206,6 +206,12 @@ def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResul
     t0 = time.time()
     if cfg.data is None:
         raise DatasetError("no training data given (DATA_DIR argument or 'data:' in the config)")
+    # --out and the metrics and plots beside it, checked before any work; a data set given as a list file and
+    # the backbone weights are inputs it may not overwrite.
+    stem = Path(cfg.out).with_suffix("")
+    check_outputs([("--out", path, "file") for path in (
+        cfg.out, *(stem.with_name(stem.name + ext) for ext in (".metrics.json", ".curves.png", ".confusion.png")))],
+        inputs=[p for p in (cfg.data, cfg.val_dir) if Path(p or "").is_file()] + [cfg.weights])
     _seed_everything(cfg.seed)
     full = load_labelled_set(cfg.data)
     if cfg.val_dir:
