@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vidgru.classify import EmbeddedVideo, embed_video
+from vidgru.errors import ConfigError
 from vidgru.fileio import atomic_path, sha256_file, sha256_json, sha256_update_file
 from vidgru.paths import cache_root, embedding_cache_dir  # noqa: F401  (cache_root: re-exported)
 
@@ -49,7 +50,15 @@ class EmbeddingCache:
     """Get-or-compute store of :class:`CachedEmbeddings` under ``root``."""
 
     def __init__(self, root: str | Path | None = None) -> None:
+        """Raises :class:`ConfigError` when ``root`` (or a folder above it) is a file, not a folder."""
         self.root = Path(root).expanduser() if root else default_cache_dir()
+        for folder in (self.root, *self.root.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    where = "" if folder == self.root else f" ({folder} is a file)"
+                    raise ConfigError(f"cache_dir {self.root}: not a folder{where}; expected a folder for the "
+                                      "embedding cache")
+                break
         self.hits = 0
         self.misses = 0
 
@@ -76,7 +85,10 @@ class EmbeddingCache:
         # What is returned is what later runs will load, so a run that fills the cache trains on the same
         # numbers as one that finds it full (and rebuilds give the same checkpoint either way).
         result = CachedEmbeddings(video.timestamps_s, stored.astype(np.float32), video.duration_s)
-        with atomic_path(entry) as tmp:
-            np.savez(tmp, timestamps_s=result.timestamps_s, embeddings=stored,
-                     duration_s=np.float64(result.duration_s))
+        try:
+            with atomic_path(entry) as tmp:
+                np.savez(tmp, timestamps_s=result.timestamps_s, embeddings=stored,
+                         duration_s=np.float64(result.duration_s))
+        except OSError as exc:
+            raise ConfigError(f"cache_dir {self.root}: cannot write {entry.name} ({exc.strerror or exc})") from None
         return result

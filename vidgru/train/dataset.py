@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from vidgru.errors import DatasetError, VideoOpenError
 from vidgru.video import expand_inputs
+from vidgru.video.inputs import glob_files, is_glob
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,33 @@ def _from_folder(root: Path) -> list[Sample]:
     return samples
 
 
+def _read_list_text(path: Path) -> str:
+    """A list file's text; DatasetError when it is binary, not UTF-8 or unreadable."""
+    expected = "expected a CSV/TXT list of 'path,label' lines"
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"data set {path}: cannot read ({exc.strerror or exc})") from None
+    if b"\0" in raw:
+        raise DatasetError(f"data set {path}: a binary file, {expected}")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DatasetError(f"data set {path}:{line}: not UTF-8 text (byte {exc.start}), {expected}") from None
+
+
+def _clip_exists(clip: Path) -> bool:
+    text = str(clip)
+    return clip.exists() or (is_glob(text) and bool(glob_files(text)))
+
+
 def _from_list(path: Path) -> list[Sample]:
     samples = []
-    with open(path, newline="") as f:
-        dialect = "excel-tab" if "\t" in f.readline() else "excel"
-        f.seek(0)
+    text = _read_list_text(path)
+    first = text.split("\n", 1)[0]
+    with io.StringIO(text, newline="") as f:
+        dialect = "excel-tab" if "\t" in first else "excel"
         for lineno, row in enumerate(csv.reader(f, dialect=dialect), 1):
             if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
                 continue
@@ -61,7 +85,12 @@ def _from_list(path: Path) -> list[Sample]:
             clip = Path(row[0].strip()).expanduser()
             if not clip.is_absolute():
                 clip = path.parent / clip
-            samples.append(Sample(str(clip), row[1].strip()))
+            label = row[1].strip()
+            if not label:
+                raise DatasetError(f"{path}:{lineno}: empty label for {row[0].strip()!r}; expected 'path,label'")
+            if not _clip_exists(clip):
+                raise DatasetError(f"{path}:{lineno}: {clip}: no such file or directory")
+            samples.append(Sample(str(clip), label))
     return samples
 
 
@@ -89,6 +118,8 @@ def load_labelled_set(data: str | Path, class_names: list[str] | None = None) ->
 def stratified_split(data: LabelledSet, val_fraction: float, seed: int) -> tuple[LabelledSet, LabelledSet]:
     """Split each class separately so train and val keep the class balance; every class with at least two
     clips puts at least one in each part."""
+    if len(data.class_names) < 2:
+        raise DatasetError(f"need at least two classes to train, found {data.class_names}")
     rng = np.random.default_rng(seed)
     train, val = [], []
     for name in data.class_names:

@@ -57,6 +57,22 @@ def _is_camera_index(text: str) -> bool:
     return re.fullmatch(r"[0-9]+", text.strip()) is not None
 
 
+# OpenCV takes the camera index as a C int.
+MAX_CAMERA_INDEX = 2**31 - 1
+
+
+def camera_index(value: int | str) -> int:
+    """A camera index (an int or a digit string) checked against what OpenCV can take.
+
+    Raises:
+        VideoOpenError: a negative index or one beyond a C int ("no camera ...").
+    """
+    index = int(str(value).strip()) if isinstance(value, str) else value
+    if not 0 <= index <= MAX_CAMERA_INDEX:
+        raise VideoOpenError(f"no camera {value}: camera indices are 0 to {MAX_CAMERA_INDEX}")
+    return index
+
+
 def is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
@@ -106,19 +122,19 @@ def classify_source(source: SourceLike) -> tuple[str, str | int, str]:
 
     Raises:
         TypeError: not a path, URL or camera index.
-        ValueError: a negative camera index.
+        VideoOpenError: a camera index that is negative or beyond what OpenCV can take.
     """
     if isinstance(source, bool):
         raise TypeError(f"expected a path, URL or camera index, got {source!r}")
     if isinstance(source, int):
-        if source < 0:
-            raise ValueError(f"camera index must be >= 0, got {source}")
+        source = camera_index(source)
         return "camera", source, f"camera {source}"
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"expected a path, URL or camera index, got {type(source).__name__}")
     text = os.fspath(source)
     if _is_camera_index(text):
-        return "camera", int(text), f"camera {int(text)}"
+        index = camera_index(text)
+        return "camera", index, f"camera {index}"
     if url_scheme(text):
         return "stream", text, redact(text)
     path = Path(text).expanduser()
@@ -185,12 +201,10 @@ def _expand_one(item: str | Path | int, exts: tuple[str, ...], recursive: bool) 
     if isinstance(item, bool):
         raise TypeError(f"expected a path, URL or camera index, got {item!r}")
     if isinstance(item, int):
-        if item < 0:
-            raise VideoOpenError(f"cannot open camera {item}: camera indices are >= 0")
-        return [str(item)]
+        return [str(camera_index(item))]
     text = os.fspath(item)
     if _is_camera_index(text):
-        return [text.strip()]
+        return [str(camera_index(text))]
     if url_scheme(text):
         return [text]
     path = Path(text).expanduser()
