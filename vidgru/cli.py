@@ -542,7 +542,8 @@ def eval_track(gt, results, benchmark, json_path) -> None:
     from vidgru.metrics import evaluate_tracking, format_tracking_report
 
     report = evaluate_tracking(gt, results, benchmark=benchmark)
-    click.echo(format_tracking_report(report))
+    if report.sequences:  # the table; each sequence that could not be evaluated is one error line below
+        click.echo(format_tracking_report(report, include_errors=False))
     if json_path:
         write_text_atomic(json_path, json.dumps(report.to_dict(), indent=1))
     if report.errors:

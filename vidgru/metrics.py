@@ -338,9 +338,10 @@ def evaluate_tracking(
     return TrackingReport([m for m, _ in evaluated], combined, errors, float(iou_threshold))
 
 
-def format_tracking_report(report: TrackingReport) -> str:
-    """A plain-text table of a :class:`TrackingReport`: one row per sequence, then COMBINED, then the
-    sequences that could not be evaluated and why."""
+def format_tracking_report(report: TrackingReport, *, include_errors: bool = True) -> str:
+    """A plain-text table of a :class:`TrackingReport`: one row per sequence, then COMBINED, then (unless
+    ``include_errors`` is False: the caller reports them itself) the sequences that could not be evaluated and
+    why."""
     rows = list(report.sequences) + ([report.combined] if report.combined is not None else [])
     width = max([10] + [len(m.name) for m in rows])
     header = (f"{'sequence':<{width}}  {'bench':<5}  {'HOTA':>5}  {'DetA':>5}  {'AssA':>5}  {'MOTA':>6}  {'IDF1':>5}"
@@ -354,7 +355,7 @@ def format_tracking_report(report: TrackingReport) -> str:
             f"  {m.idf1:5.1f}  {m.idsw:5d}  {m.mt:4d}  {m.ml:4d}  {m.fp:6d}  {m.fn:6d}  {m.gt_boxes:6d}")
     if not rows:
         lines.append("(no sequence evaluated)")
-    if report.errors:
+    if report.errors and include_errors:
         lines.append("not evaluated:")
         lines += [f"  {name}: {why}" for name, why in report.errors.items()]
     return "\n".join(lines)
