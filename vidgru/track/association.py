@@ -30,20 +30,27 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def box_likelihood(predicted: np.ndarray, spread: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """How well each box in ``boxes`` (M, 4) xyxy fits each predicted box (N, 4) xyxy given the prediction's
     error scale ``spread`` (N, 4): Laplace scales of the centre shift (in box widths / heights) and of the log
-    size ratios. Returns (N, M) in (0, 1]: exp(-mean |error| / scale), 1 for a perfect fit.
+    size ratios. Returns (N, M) in (0, 1]: exp(-mean |error| / scale), 1 for a perfect fit; a fit too poor to
+    tell from none gives the smallest positive float, not 0. Sides are taken as at least 1e-6 pixel, so a
+    prediction that has shrunk to a line or a point still gives numbers.
     """
     if len(predicted) == 0 or len(boxes) == 0:
         return np.zeros((len(predicted), len(boxes)), dtype=np.float64)
     p = np.asarray(predicted, dtype=np.float64)
     b = np.asarray(boxes, dtype=np.float64)
-    pw, ph = (p[:, 2] - p[:, 0])[:, None], (p[:, 3] - p[:, 1])[:, None]
+    pw = np.maximum(p[:, 2] - p[:, 0], _MIN_SIDE)[:, None]
+    ph = np.maximum(p[:, 3] - p[:, 1], _MIN_SIDE)[:, None]
     bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
     inv = 1.0 / np.maximum(spread, 1e-3)
     err = np.abs((b[:, 0] + b[:, 2] - p[:, 0:1] - p[:, 2:3]) * 0.5 / pw) * inv[:, 0:1]
     err += np.abs((b[:, 1] + b[:, 3] - p[:, 1:2] - p[:, 3:4]) * 0.5 / ph) * inv[:, 1:2]
-    err += np.abs(np.log(np.maximum(bw, 1e-6) / np.maximum(pw, 1e-6))) * inv[:, 2:3]
-    err += np.abs(np.log(np.maximum(bh, 1e-6) / np.maximum(ph, 1e-6))) * inv[:, 3:4]
-    return np.exp(-0.25 * err)
+    err += np.abs(np.log(np.maximum(bw, _MIN_SIDE) / pw)) * inv[:, 2:3]
+    err += np.abs(np.log(np.maximum(bh, _MIN_SIDE) / ph)) * inv[:, 3:4]
+    return np.maximum(np.exp(-0.25 * err), _TINY)  # exp underflows to 0 for errors past ~3000 scales
+
+
+_MIN_SIDE = 1e-6  # pixels: the smallest box side box_likelihood divides by or takes the log of
+_TINY = np.finfo(np.float64).tiny
 
 
 def blend_motion(similarity: np.ndarray, likelihood: np.ndarray, weight: float) -> np.ndarray:
