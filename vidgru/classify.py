@@ -114,19 +114,26 @@ def embed_video(
         if progress is not None:
             progress.total = src.estimated_output_frames()
             progress.refresh()
-        try:
-            for batch in crop_batches(src, embedder.preprocess, getattr(embedder, "batch_size", 32)):
-                chunks.append(embedder.embed(batch.crops, stream))
-                stamps.append(batch.timestamps_s)
-                if progress is not None:
-                    progress.update(len(batch.crops))
-        except VideoOpenError as exc:
+        cut: list[VideoOpenError] = []
+
+        def frames_until_cut() -> Iterator[Frame]:  # the frames before a failure still make a last batch
+            try:
+                yield from src
+            except VideoOpenError as exc:
+                cut.append(exc)
+
+        for batch in crop_batches(frames_until_cut(), embedder.preprocess, getattr(embedder, "batch_size", 32)):
+            chunks.append(embedder.embed(batch.crops, stream))
+            stamps.append(batch.timestamps_s)
+            if progress is not None:
+                progress.update(len(batch.crops))
+        if cut:
             if on_incomplete is None or not chunks:
-                raise
-            on_incomplete(exc)
+                raise cut[0]
+            on_incomplete(cut[0])
     emb = np.concatenate(chunks) if chunks else np.zeros((0, embedder.embed_dim), np.float32)
     times = np.concatenate(stamps) if stamps else np.zeros(0, np.float64)
-    whole = max_frames is None or len(times) < max_frames
+    whole = (max_frames is None or len(times) < max_frames) and not cut  # a cut file covers what decoded
     duration = covered_duration(float(times[-1]) if len(times) else None, info, whole=whole)
     return EmbeddedVideo(source, info, times, emb, duration)
 
@@ -329,15 +336,19 @@ def write_label_video(source: str, segments: Sequence[Segment], duration_s: floa
     if not segments:
         raise ConfigError(f"{source}: no segments to draw")
     frames = 0
-    with VideoSource(source, fps=fps, strict=strict) as src, VideoSink(target, src.info.fps) as sink:
+    with VideoSource(source, fps=fps) as src, VideoSink(target, src.info.fps) as sink:
         seg_i = 0
-        for frame in src:
-            while seg_i < len(segments) - 1 and frame.timestamp_s >= segments[seg_i].end_s:
-                seg_i += 1
-            seg = segments[seg_i]
-            sink.write(draw_label(frame.image, f"{seg.label} {seg.score:.2f}",
-                                  progress=frame.timestamp_s / max(duration_s, 1e-6)))
-            frames += 1
+        try:
+            for frame in src:
+                while seg_i < len(segments) - 1 and frame.timestamp_s >= segments[seg_i].end_s:
+                    seg_i += 1
+                seg = segments[seg_i]
+                sink.write(draw_label(frame.image, f"{seg.label} {seg.score:.2f}",
+                                      progress=frame.timestamp_s / max(duration_s, 1e-6)))
+                frames += 1
+        except VideoOpenError:
+            if strict or not frames:
+                raise
     return frames
 
 

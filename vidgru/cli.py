@@ -413,7 +413,7 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
         raise click.UsageError("--show works with one source at a time")
     outputs = TrackOutputs.for_inputs(cfg, items)  # ConfigError before any work
     if not (cfg.mot or cfg.json or cfg.out_video or show):
-        click.echo("note: no --mot, --json, --out-video or --show given: tracking without saving anything",
+        click.echo("note: no --mot, --json, --out-video or --show given: nothing will be saved (tracking anyway)",
                    err=True)
     detectors: dict = {}
     embedders: list = []

@@ -224,7 +224,7 @@ def check_outputs(outputs: Sequence[tuple[str, str | Path | None, str]], *,
         text = os.path.expanduser(str(path))
         if kind == "file" and is_special_file(text):
             continue  # /dev/null, a FIFO: written in place
-        if os.path.isdir(text) and kind == "file":
+        if kind == "file" and (os.path.isdir(text) or text.endswith(("/", os.sep))):
             raise ConfigError(f"{flag} {path}: is a folder; give a file name")
         if os.path.exists(text) and not os.path.isdir(text) and kind == "folder":
             raise ConfigError(f"{flag} {path}: is a file, but with several inputs {flag} names a folder")

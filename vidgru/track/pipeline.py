@@ -166,10 +166,15 @@ def track_frames(frames: Iterable[Frame], detector: Detector, tracker: Tracker, 
             yield frame, tracker.update(dets, frame.timestamp_s, embeddings=emb, frame_index=frame.index)
         pending.clear()
 
-    for n, frame in enumerate(frames):
-        pending.append((frame, n % detect_every == 0))
-        if sum(d for _, d in pending) >= batch_size or (batch_size == 1):
+    try:
+        for n, frame in enumerate(frames):
+            pending.append((frame, n % detect_every == 0))
+            if sum(d for _, d in pending) >= batch_size or (batch_size == 1):
+                yield from flush()
+    except VidgruError:
+        if pending:  # the frames read before the source failed are tracked too
             yield from flush()
+        raise
     if pending:
         yield from flush()
 
