@@ -369,12 +369,16 @@ def test_reading_twice_or_info_before_open_is_an_error(video30: Path) -> None:
         ({"prefetch": 0}, "prefetch"),
         ({"max_frames": 0}, "max_frames"),
         ({"stall_timeout_s": 0.0}, "stall_timeout_s"),
+        ({"reconnect_s": 0.0}, "reconnect_s must be > 0 seconds"),
+        ({"max_reconnects": -1}, "max_reconnects must be an int >= 0"),
+        ({"max_reconnects": 1.5}, "max_reconnects must be an int >= 0"),
         ({"start_frame": -1}, "start_frame must be an int >= 0"),
         ({"start_frame": 2.0}, "start_frame must be an int >= 0"),
         ({"start_frame": True}, "start_frame must be an int >= 0"),
     ],
     ids=["sample_fps", "every_n", "fps", "max_size", "prefetch", "max_frames", "stall_timeout_s",
-         "start_frame_negative", "start_frame_float", "start_frame_bool"],
+         "reconnect_s", "max_reconnects_negative", "max_reconnects_float", "start_frame_negative",
+         "start_frame_float", "start_frame_bool"],
 )
 def test_bad_arguments_raise_value_error(video30: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -650,6 +654,35 @@ def test_fake_camera_consumer_breaks_early() -> None:
         wait_for_no_reader_threads()
         assert factory.made[0].released
     assert len(factory.made) == 1
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["live", "in-order"])
+def test_fake_camera_that_drops_is_reconnected_until_it_gives_up(live: bool) -> None:
+    """Each capture delivers 5 frames then fails: the source reopens it (a new capture each time), frame
+    indices go on counting, timestamps grow by the outage, and after the last attempt fails (a capture that
+    does not open) it ends with one message naming the attempts."""
+    opened = {"n": 0}
+
+    def factory(target):
+        opened["n"] += 1
+        return FakeCapture(n_frames=5, fps=30.0, delay_s=0.005, opened=opened["n"] <= 2)
+
+    frames: list[Frame] = []
+    with pytest.raises(VideoOpenError, match=r"camera 0: stream stopped delivering frames after frame 9; gave up "
+                                             r"after 2 reconnection attempts"):
+        with VideoSource("0", capture_factory=factory, live=live, stall_timeout_s=0.1, reconnect_s=0.15,
+                         max_reconnects=2) as src:
+            frames.extend(src)
+    assert opened["n"] == 4  # the first capture, one reconnection that works, two that fail
+    assert_strictly_increasing(frames)
+    assert frames[-1].index == 9 and (live or [f.index for f in frames] == list(range(10)))
+    steps = [b.timestamp_s - a.timestamp_s for a, b in zip(frames, frames[1:], strict=False)]
+    assert max(steps) >= 0.15  # the outage: at least the first wait
+
+
+def test_files_are_never_reconnected(video30: Path) -> None:
+    frames = read_frames(video30, max_reconnects=3, reconnect_s=5.0)
+    assert len(frames) == 30
 
 
 def test_live_source_drops_stale_frames_for_a_slow_consumer() -> None:
