@@ -154,6 +154,27 @@ def test_text_sink_on_a_fifo(tmp_path):
     assert got == [b'{"a": 1}\n'] and stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
+def test_video_sink_on_a_fifo_gets_a_whole_mp4(tmp_path):
+    import cv2
+
+    from vidgru.sinks import VideoSink
+
+    fifo = tmp_path / "video.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    with VideoSink(fifo, 10) as sink:
+        for i in range(12):
+            sink.write(np.full((64, 80, 3), i * 20, np.uint8))
+    reader.join(timeout=30)
+    (tmp_path / "copy.mp4").write_bytes(got[0])
+    cap = cv2.VideoCapture(str(tmp_path / "copy.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 12
+    cap.release()
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
 # ------------------------------------------------------------- 3. outputs that cannot be written: refused up front
 
 
@@ -243,6 +264,20 @@ def test_disk_full_is_one_line_and_the_old_file_stays(flag, seq, tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["tracks.txt"]
 
 
+def test_disk_full_while_encoding_a_video_is_one_line(tmp_path):
+    video = _avi(tmp_path / "in.avi", 40)
+    out = tmp_path / "out" / "v.mp4"
+    out.parent.mkdir()
+    out.write_bytes(b"old")
+    res = subprocess.run([sys.executable, "-c", DISK_FULL.replace("2000", "20000"), "track", str(video),
+                          "--detector", "bgsub", *FAST, "--out-video", str(out), "-q"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    errors = _error_lines(res.stderr)
+    assert len(errors) == 1 and f"cannot write {out}" in errors[0], res.stderr
+    assert out.read_bytes() == b"old" and sorted(p.name for p in out.parent.iterdir()) == ["v.mp4"]
+
+
 def test_write_error_in_a_text_sink_is_a_vidgru_error_and_removes_the_partial(tmp_path):
     class Full:
         def write(self, text):
@@ -283,6 +318,29 @@ def test_missing_input_is_reported_before_the_detector_is_built(tmp_path):
     # A torchvision detector whose weights would be looked up (slow, or a missing-weights error) is not built.
     code, _, err = _run("track", str(tmp_path / "nope.mp4"), "--weights", str(tmp_path / "no-weights.pth"))
     assert code == 2 and "no such file" in err and "weights" not in err.split("error:")[1], err
+
+
+@pytest.mark.parametrize(("exc", "code", "first"), [(KeyboardInterrupt, 130, "interrupted"),
+                                                     (VidgruError("the source broke"), 2, "error: the source broke")],
+                         ids=["ctrl-c", "vidgru-error"])
+def test_interrupted_track_keeps_partial_results_and_says_so(exc, code, first, seq, tmp_path, monkeypatch):
+    from vidgru.track import pipeline
+
+    real = pipeline.track_sequence_detections
+
+    def stops_after_ten(*args, **kwargs):
+        for n, ft in enumerate(real(*args, **kwargs)):
+            if n == 10:
+                raise exc
+            yield ft
+
+    monkeypatch.setattr(pipeline, "track_sequence_detections", stops_after_ten)
+    out = tmp_path / "o.jsonl"
+    got, _, err = _run("track", str(seq), *FAST, "--json", str(out), "-q")
+    assert got == code
+    (line,) = [line for line in err.splitlines() if line.strip()]
+    assert line == f"{first}; kept the results of the first 10 frames in {out}"
+    assert len(out.read_text().splitlines()) == 10 and _stray(tmp_path) == []
 
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, VidgruError], ids=["ctrl-c", "vidgru-error"])

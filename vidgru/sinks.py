@@ -150,7 +150,7 @@ class VideoSink:
             import tempfile
 
             self._spool = tempfile.mkdtemp(prefix="vidgru-video-")
-            self._tmp = Path(self._spool) / f"video{self.path.suffix or '.mp4'}"
+            self._tmp = Path(self._spool) / "video.mp4"  # a device's name says nothing of the format
         else:
             self._tmp = partial_path(self.path)
         self._writer: cv2.VideoWriter | None = None
