@@ -86,8 +86,9 @@ def test_output_that_is_an_input_is_refused_before_any_work(case, seq, tmp_path,
         cv2.imwrite(str(frames / f"f{i}.png"), np.zeros((32, 32, 3), np.uint8))
     model = tmp_path / "m.pt"
     shutil.copy(untrained_model, model)
+    det = seq / "det" / "det.txt"
     args, flag, target = {
-        "det-txt": (["track", str(seq), *FAST, "--mot", str(seq / "det" / "det.txt")], "--mot", seq / "det" / "det.txt"),
+        "det-txt": (["track", str(seq), *FAST, "--mot", str(det)], "--mot", det),
         "seqinfo": (["track", str(seq), *FAST, "--json", str(seq / "seqinfo.ini")], "--json", seq / "seqinfo.ini"),
         "track-video": (["track", str(video), "--detector", "bgsub", "--out-video", str(video)], "--out-video", video),
         "classify-video": (["classify", str(video), "--out-video", str(video)], "--out-video", video),
