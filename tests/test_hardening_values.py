@@ -318,9 +318,9 @@ def _weights_file(tmp_path: Path, kind: str) -> Path:
 
 
 WEIGHTS_CASES = [
-    ("list", "holds a list, expected a mobilenet_v2 state dict"),
-    ("tensor", "holds a Tensor, expected a mobilenet_v2 state dict"),
-    ("clip-checkpoint", "is a vidgru.clip-classifier checkpoint, not a mobilenet_v2 state dict"),
+    ("list", "is not a mobilenet_v2 state dict: it holds a list"),
+    ("tensor", "is not a mobilenet_v2 state dict: it holds a Tensor"),
+    ("clip-checkpoint", "is not a mobilenet_v2 state dict: it is a vidgru.clip-classifier checkpoint"),
     ("text", "unreadable as a torch file"),
     ("empty", "the file is empty"),
     ("other-architecture", "the mobilenet_v2 needs tensor"),

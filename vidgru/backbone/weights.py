@@ -202,22 +202,24 @@ def load_weights_file(model: torch.nn.Module, path: Path, name: str) -> None:
     """
     from vidgru.checkpoint import check_tensors, read_torch_file
 
-    context = f"weights {path}"
-    expected = f"a {name} state dict (a dict of tensor names to tensors)"
+    context = f"{path} is not a {name} state dict"
+    expected = "a dict of tensor names to tensors"
     try:
-        state = read_torch_file(path, context, expected=expected)
+        state = read_torch_file(path, context, expected="a file written by torch.save")
         if isinstance(state, dict) and isinstance(state.get("format"), str):
-            raise CheckpointError(f"{context}: is a {state['format']} checkpoint, not {expected}")
+            raise CheckpointError(f"{context}: it is a {state['format']} checkpoint")
         if not isinstance(state, dict):
-            raise CheckpointError(f"{context}: holds a {type(state).__name__}, expected {expected}")
-        check_tensors(path, state, {k: tuple(v.shape) for k, v in model.state_dict().items()}, what=name,
-                      context=context)
+            raise CheckpointError(f"{context}: it holds a {type(state).__name__}, expected {expected}")
+        # BatchNorm fills in num_batches_tracked itself when a file (an older torchvision one) lacks it.
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()
+                  if k in state or not k.endswith("num_batches_tracked")}
+        check_tensors(path, state, shapes, what=name, context=context)
         model.load_state_dict(state)
     except CheckpointError as exc:
         raise WeightsUnavailableError(str(exc)) from None
     except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
         first = " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[-1].split())[:200]
-        raise WeightsUnavailableError(f"{context}: not {expected} ({first})") from None
+        raise WeightsUnavailableError(f"{context} ({first})") from None
 
 
 def _download(url: str, dst: Path) -> None:
