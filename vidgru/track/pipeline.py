@@ -10,6 +10,7 @@ frame with its tracks; MOTChallenge sequences without images are tracked from th
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -166,15 +167,19 @@ def track_frames(frames: Iterable[Frame], detector: Detector, tracker: Tracker, 
             yield frame, tracker.update(dets, frame.timestamp_s, embeddings=emb, frame_index=frame.index)
         pending.clear()
 
-    try:
-        for n, frame in enumerate(frames):
-            pending.append((frame, n % detect_every == 0))
-            if sum(d for _, d in pending) >= batch_size or (batch_size == 1):
+    source = iter(frames)
+    for n in itertools.count():
+        try:
+            frame = next(source)
+        except StopIteration:
+            break
+        except VidgruError:
+            if pending:  # the frames read before the source failed are tracked too
                 yield from flush()
-    except VidgruError:
-        if pending:  # the frames read before the source failed are tracked too
+            raise
+        pending.append((frame, n % detect_every == 0))
+        if sum(d for _, d in pending) >= batch_size or (batch_size == 1):
             yield from flush()
-        raise
     if pending:
         yield from flush()
 
