@@ -17,9 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from vidgru.batch import MANIFEST_NAME, BatchRecord, Manifest, run_batch
-from vidgru.batch.jobs import result_json_bytes, strict_json
+from vidgru.batch.jobs import result_json_bytes
 from vidgru.cli import cli
 from vidgru.config import build_batch_settings
+from vidgru.fileio import strict_json
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_videos"
 

@@ -136,7 +136,7 @@ def test_headless_webcam_streams_json_lines_and_reports_a_lost_camera(fake_webca
     """`--webcam 1 --no-show --json -`: JSON Lines per frame on stdout; when the camera stops delivering,
     one error line, exit 2, and what was tracked so far was written."""
     res = CliRunner().invoke(cli, ["track", "--webcam", "1", "--no-show", "--json", "-", "--detector", "motion",
-                                   "--no-appearance", "-q"])
+                                   "--no-appearance", "--max-reconnects", "0", "-q"])
     lines = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     assert len(lines) >= 20
     assert [r["frame"] for r in lines] == sorted(r["frame"] for r in lines)
@@ -157,7 +157,7 @@ def test_ctrl_c_on_a_live_source_finishes_cleanly(fake_webcam, tmp_path, monkeyp
 
     monkeypatch.setattr(vidgru.sinks.MotSink, "write", interrupting_write)
     res = CliRunner().invoke(cli, ["track", "--webcam", "--no-show", "--detector", "motion", "--no-appearance",
-                                   "--mot", str(tmp_path / "cam.txt"), "-q"])
+                                   "--max-reconnects", "0", "--mot", str(tmp_path / "cam.txt"), "-q"])
     assert res.exit_code == 0, res.output
     assert "stopped" in res.stderr
     assert (tmp_path / "cam.txt").is_file() and not list(tmp_path.glob("*.partial*"))

@@ -447,7 +447,8 @@ def classify_live(source: str | int, clf: ClipClassifier, cfg: ClassifySettings,
 
     with JsonlSink(cfg.json) if cfg.json else contextlib.nullcontext() as jsonl:
         try:
-            for w in clf.stream(source, fps=cfg.fps):
+            for w in clf.stream(source, fps=cfg.fps, reconnect_s=cfg.reconnect_s,
+                                  max_reconnects=cfg.max_reconnects):
                 if jsonl is not None:
                     jsonl.write_record({"video": str(source), "start_s": round(w.start_s, 3),
                                         "end_s": round(w.end_s, 3), "label": w.label, "score": round(w.score, 4)})

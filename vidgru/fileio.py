@@ -124,7 +124,11 @@ def atomic_path(target: str | Path, *, sync: bool = False) -> Iterator[Path]:
     except BaseException:
         discard(tmp, target)
         raise
-    commit(tmp, target, sync=sync and not special)
+    try:
+        commit(tmp, target, sync=sync and not special)
+    except BaseException:
+        discard(tmp, target)
+        raise
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, sync: bool = False) -> None:
@@ -162,7 +166,7 @@ def strict_json(value, **kwargs) -> str:
     bare ``NaN``/``Infinity`` strict parsers reject) become ``null``. Costs nothing extra for finite values."""
     try:
         return json.dumps(value, allow_nan=False, **kwargs)
-    except ValueError:
+    except (ValueError, TypeError):  # non-finite numbers, or numpy values
         return json.dumps(_finite_or_none(value), allow_nan=False, **kwargs)
 
 

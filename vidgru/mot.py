@@ -105,9 +105,9 @@ def open_mot_sequence(path: str | Path, *, fps: float | None = None) -> MotSeque
             last = [int(read_mot_txt(p)[:, 0].max(initial=0)) for p in (det_path, gt_path) if p is not None]
             length = max(last, default=0) or None
     if (width is None or height is None) and images:
-        import cv2
+        from vidgru.video.images import read_image
 
-        first = cv2.imread(str(images[0]), cv2.IMREAD_UNCHANGED)
+        first = read_image(images[0])
         if first is not None:
             height, width = first.shape[:2]
     return MotSequence(name=name, path=path, fps=float(fps), length=length, width=width, height=height,

@@ -74,6 +74,13 @@ def _check_positive(obj: Any, *names: str, allow_none: bool = True) -> None:
             raise ConfigError(f"{name}: must be > 0, got {value}")
 
 
+def _check_not_negative(obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and not value >= 0:
+            raise ConfigError(f"{name}: must be >= 0, got {value}")
+
+
 def _check_choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(obj, name)
     if value not in choices:
@@ -128,7 +135,8 @@ class ClassifySettings:
 
     def __post_init__(self) -> None:
         _check_numbers(self)
-        _check_positive(self, "window_s", "stride_s", "sample_fps", "fps", "batch_size", "top_k")
+        _check_positive(self, "window_s", "stride_s", "sample_fps", "fps", "batch_size", "top_k", "reconnect_s")
+        _check_not_negative(self, "max_reconnects")
         _check_choice(self, "precision", PRECISIONS)
         _check_choice(self, "runtime", RUNTIMES)
 
@@ -298,7 +306,9 @@ class TrackSettings:
 
     def __post_init__(self) -> None:
         _check_numbers(self)
-        _check_positive(self, "detect_every", "min_hits", "max_lost_s", "fps", "max_frames", allow_none=True)
+        _check_positive(self, "detect_every", "min_hits", "max_lost_s", "fps", "max_frames", "reconnect_s",
+                        allow_none=True)
+        _check_not_negative(self, "max_reconnects")
         _check_choice(self, "state_model", STATE_MODELS)
         _check_choice(self, "runtime", RUNTIMES)
         _check_fraction(self, "score_threshold", "high_threshold", "low_threshold", "new_track_threshold",

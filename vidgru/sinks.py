@@ -56,7 +56,7 @@ class AtomicTextFile:
         try:
             if not is_special_file(self.path):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(self._tmp, "w", newline="", encoding="utf-8")
+            self.handle = open(self._tmp, "w", newline="", encoding="utf-8", errors="surrogateescape")
         except OSError as exc:
             raise VidgruError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         return self

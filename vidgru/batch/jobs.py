@@ -20,8 +20,6 @@ Test hooks: ``VIDGRU_BATCH_CRASH_ON=<text>`` makes a job ``os.abort()`` on input
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import shutil
 import time
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from vidgru.errors import ConfigError, VidgruError
+from vidgru.fileio import strict_json
 from vidgru.settings import ClassifySettings, TrackSettings
 
 STAGING_DIR = ".staging"  # under the output folder: track outputs wait here until they are complete
@@ -103,26 +102,6 @@ def match_outputs(outputs: Sequence[str], files: dict[str, Any]) -> dict[str, An
             if name.endswith("." + kind):
                 out[name] = value
     return out
-
-
-def finite_json_value(value: Any) -> Any:
-    """``value`` with every float that is not finite (NaN, inf) replaced by None, for strict JSON: mappings,
-    lists and tuples are copied, numpy scalars become Python numbers; ``value`` itself is not changed."""
-    if isinstance(value, dict):
-        return {k: finite_json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json_value(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def strict_json(value: Any, **kwargs: Any) -> str:
-    """``json.dumps`` that always gives strict JSON (RFC 8259): NaN and inf become null
-    (:func:`finite_json_value`) instead of the bare ``NaN``/``Infinity`` other parsers refuse."""
-    return json.dumps(finite_json_value(value), allow_nan=False, **kwargs)
 
 
 def result_json_bytes(result: dict[str, Any]) -> bytes:

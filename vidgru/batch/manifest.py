@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidgru.batch.jobs import strict_json
 from vidgru.errors import VidgruError
-from vidgru.fileio import sha256_file, sha256_json, sha256_update_file, write_bytes_atomic
+from vidgru.fileio import sha256_file, sha256_json, sha256_update_file, strict_json, write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 

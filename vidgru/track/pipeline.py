@@ -419,7 +419,9 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
                 source = str(item.image_dir) if is_seq else item
                 live = not is_seq and is_live_source(source)
                 video = stack.enter_context(VideoSource(source, fps=cfg.fps or (item.fps if is_seq else None),
-                                                        live=live, max_frames=cfg.max_frames))
+                                                        live=live, max_frames=cfg.max_frames,
+                                                        reconnect_s=cfg.reconnect_s,
+                                                        max_reconnects=cfg.max_reconnects))
                 detector = get_detector()
                 fps = video.info.fps
                 tracker = build_tracker(cfg, spec, fps=fps)

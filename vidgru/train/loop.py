@@ -223,13 +223,13 @@ def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResul
     if len(names) < 2:
         raise DatasetError(f"data set {cfg.data}: need at least two classes, found {names}")
 
+    cache = EmbeddingCache(cfg.cache_dir)  # a bad --cache-dir is reported before the backbone loads
     device = resolve_device(cfg.device)
     embedder = create_embedder(cfg.backbone, runtime=cfg.runtime, weights=cfg.weights, device=device,
                                precision=cfg.precision,
                                spatial_grid=cfg.spatial_grid,
                                motion=MotionSpec(gaps=cfg.motion_gap_tuple(), flow=cfg.motion_flow)
                                if cfg.motion else None)
-    cache = EmbeddingCache(cfg.cache_dir)
     kw = dict(sample_fps=cfg.sample_fps, max_frames=cfg.max_frames, progress=progress)
     train_data = embed_samples(train_set.samples, names, embedder, cache, desc="embedding train clips", **kw)
     val_data = embed_samples(val_set.samples, names, embedder, cache, desc="embedding val clips", **kw)
