@@ -580,7 +580,8 @@ def batch(inputs, config_file, track_config, quiet, **kwargs) -> None:
 
     Each input gets one record in OUT/manifest.jsonl (ok, failed with the reason, or skipped). Running
     again skips inputs whose content and settings are unchanged and whose outputs are as written (size and
-    sha256); failed ones and damaged outputs are redone. A file that cannot be decoded, crashes its decoder or runs past --file-timeout-s fails alone.
+    sha256); failed ones and damaged outputs are redone. A file that cannot be decoded, crashes its decoder
+    or runs past --file-timeout-s fails alone.
 
     \b
     Exit codes: 0 every input ok or skipped; 1 some inputs failed (the rest were processed);

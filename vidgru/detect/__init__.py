@@ -59,6 +59,7 @@ __all__ = [
     "TorchvisionDetector",
     "TorchvisionDetectorSpec",
     "classwise_nms",
+    "check_spec",
     "create_detector",
     "detector_kind",
     "filter_detections",
@@ -149,8 +150,22 @@ def create_detector(
     if kind == "file":
         raise DetectorError("detector file: needs a path here (file:PATH); a bare 'file' means a sequence's "
                             "det/det.txt and is resolved by the command that knows the sequence")
-    if kind == "torchvision":
-        raise DetectorError(f"detector {spec!r}: name a model, torchvision:<name> with <name> one of "
-                            f"{', '.join(TORCHVISION_DETECTORS)}")
+    check_spec(spec)
     raise DetectorError(f"detector: unknown spec {spec!r}; use one of {', '.join(SPEC_FORMS)} "
                         "(motion is an alias of bgsub)")
+
+
+def check_spec(spec: str) -> None:
+    """Refuse a spec whose kind, or torchvision model name, is unknown — without building anything, so a wrong
+    flag is reported before any input is opened or model loaded.
+
+    Raises:
+        DetectorError: as :func:`create_detector` would for the same spec.
+    """
+    kind, arg = detector_kind(spec), spec.partition(":")[2]
+    if kind not in ("torchvision", "onnx", "bgsub", "file"):
+        raise DetectorError(f"detector: unknown spec {spec!r}; use one of {', '.join(SPEC_FORMS)} "
+                            "(motion is an alias of bgsub)")
+    if kind == "torchvision" and arg not in TORCHVISION_DETECTORS:
+        raise DetectorError(f"detector {spec!r}: name a model, torchvision:<name> with <name> one of "
+                            f"{', '.join(TORCHVISION_DETECTORS)}")

@@ -59,22 +59,10 @@ def build_detector(cfg: TrackSettings, spec: str) -> Detector:
 
 
 def check_detector_spec(spec: str) -> None:
-    """Refuse a detector spec whose kind or torchvision model name is unknown, without building anything (the
-    input is opened before the detector is built, but a wrong flag is reported first).
+    """Refuse an unknown detector spec before anything is built (:func:`vidgru.detect.check_spec`)."""
+    from vidgru.detect import check_spec
 
-    Raises:
-        DetectorError: as :func:`vidgru.detect.create_detector` would.
-    """
-    from vidgru.detect import SPEC_FORMS, TORCHVISION_DETECTORS, detector_kind
-    from vidgru.errors import DetectorError
-
-    kind, arg = detector_kind(spec), spec.partition(":")[2]
-    if kind not in ("torchvision", "onnx", "bgsub", "file"):
-        raise DetectorError(f"detector: unknown spec {spec!r}; use one of {', '.join(SPEC_FORMS)} "
-                            "(motion is an alias of bgsub)")
-    if kind == "torchvision" and arg not in TORCHVISION_DETECTORS:
-        raise DetectorError(f"detector {spec!r}: name a model, torchvision:<name> with <name> one of "
-                            f"{', '.join(TORCHVISION_DETECTORS)}")
+    check_spec(spec)
 
 
 def tracker_config_for(cfg: TrackSettings, detector_spec: str) -> TrackerConfig:
