@@ -471,3 +471,23 @@ def test_atomic_text_file_to_stdout_is_untouched():
     with sink:
         pass
     assert not sink.kept
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX byte file names")
+def test_output_names_that_are_not_utf8_are_written(tmp_path):
+    """Output names with bytes that are not UTF-8 would crash OpenCV's writer (a segfault, no message): the video
+    is encoded under an ASCII partial name and renamed; the text outputs keep the name's bytes."""
+    video = _avi(tmp_path / "in.avi", 12)
+    folder = os.fsencode(tmp_path)
+    names = [b"v\xff.mp4", b"j\xfe.jsonl", b"m\xfd.txt"]
+    res = subprocess.run([sys.executable, "-m", "vidgru", "track", str(video), "--detector", "bgsub", *FAST,
+                          "--out-video", folder + b"/" + names[0], "--json", folder + b"/" + names[1],
+                          "--mot", folder + b"/" + names[2], "-q"], capture_output=True, timeout=300)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    written = set(os.listdir(folder))
+    assert set(names) <= written and not [n for n in written if b"partial" in n]
+    import cv2
+
+    link = tmp_path / "link.mp4"
+    link.symlink_to(os.fsdecode(folder + b"/" + names[0]))
+    assert int(cv2.VideoCapture(str(link)).get(cv2.CAP_PROP_FRAME_COUNT)) == 12

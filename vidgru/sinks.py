@@ -27,6 +27,7 @@ import numpy as np
 from vidgru.errors import DisplayUnavailableError, VidgruError
 from vidgru.fileio import commit, discard, is_special_file, partial_path, strict_json, write_error
 from vidgru.types import FrameTracks
+from vidgru.video.guard import opencv_can_take
 
 
 class AtomicTextFile:
@@ -153,6 +154,8 @@ class VideoSink:
             self._tmp = Path(self._spool) / "video.mp4"  # a device's name says nothing of the format
         else:
             self._tmp = partial_path(self.path)
+            if not opencv_can_take(str(self._tmp)):  # a name that is not UTF-8 would crash OpenCV's writer
+                self._tmp = self._tmp.with_name(f".vidgru-{os.getpid()}-{id(self)}.partial{self.path.suffix}")
         self._writer: cv2.VideoWriter | None = None
         self.frames_written = 0
         self.kept = False  # the file is under its final name after the exit
