@@ -198,3 +198,35 @@ def test_onnx_runtime_without_onnxruntime_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     with pytest.raises(ConfigError, match=r"onnx needs onnxruntime; pip install 'vidgru\[onnx\]'"):
         create_embedder("mobilenet_v2", runtime="onnx", device="cpu")
+
+
+def test_out_of_memory_splits_the_batch_and_gives_the_same_embeddings(caplog):
+    """A device that runs out of memory for big batches: the batch is split until it fits (and later calls use
+    the smaller size), with the same embeddings; one frame that does not fit is one clear error."""
+    import torch
+
+    from vidgru.backbone import create_embedder
+    from vidgru.errors import DeviceMemoryError
+
+    frames = np.random.default_rng(0).integers(0, 255, (6, 96, 128, 3), dtype=np.uint8)
+    emb = create_embedder("mobilenet_v2", runtime="torch", device="cpu", batch_size=6)
+    want = emb.embed(frames)
+    trunk = emb.trunk
+    oom = getattr(torch, "OutOfMemoryError", RuntimeError)
+
+    def small_device(x, limit=2):
+        if len(x) > limit:
+            raise oom("CUDA out of memory. Tried to allocate 20.00 MiB")
+        return trunk(x)
+
+    emb.trunk = small_device
+    with caplog.at_level("WARNING"):
+        got = emb.embed(frames)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert 1 <= emb.batch_size <= 2 and "out of memory" in caplog.text
+    emb.trunk = lambda x: small_device(x, limit=0)
+    with pytest.raises(DeviceMemoryError, match="out of memory on cpu even for one frame"):
+        emb.embed(frames[:1])
+    emb.trunk = lambda x: (_ for _ in ()).throw(RuntimeError("a real bug"))
+    with pytest.raises(RuntimeError, match="a real bug"):
+        emb.embed(frames[:1])

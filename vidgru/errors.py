@@ -37,3 +37,7 @@ class DetectorError(VidgruError):
 
 class DisplayUnavailableError(VidgruError):
     """A live window was asked for on a machine without a display (or an OpenCV build without GUI support)."""
+
+
+class DeviceMemoryError(VidgruError):
+    """The compute device ran out of memory even for the smallest batch."""

@@ -15,7 +15,7 @@ from vidgru.backbone.preprocess import Preprocess, preprocess_for
 from vidgru.backbone.trunk import OnnxTrunk, TorchTrunk, Trunk, onnx_trunk_file, require_onnxruntime
 from vidgru.backbone.weights import DEFAULT_BACKBONE, get_spec, load_weights_file, resolve_weights, weights_entry
 from vidgru.choices import PRECISIONS, RUNTIMES
-from vidgru.errors import ConfigError
+from vidgru.errors import ConfigError, DeviceMemoryError
 from vidgru.motion_features import MotionSpec, MotionStream
 
 if TYPE_CHECKING:
@@ -215,12 +215,35 @@ class BackboneEmbedder:
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(images), self.batch_size):
                 crops = self._crops(images[start : start + self.batch_size])
-                fmap = self.trunk(self._to_input(crops))  # (B, C, h, w)
+                fmap = self._feature_maps(self._to_input(crops))  # (B, C, h, w)
                 features = self._pooled(fmap)
                 if stream is not None:
                     features = torch.cat([features, stream.update(fmap, crops)], dim=1)
                 out.append(features.cpu().numpy())
         return np.concatenate(out)
+
+    def _feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """The trunk on a batch (B, 3, H, W) -> (B, C, h, w). When the device runs out of memory, the batch is
+        split in halves (and ``batch_size`` lowered for later calls) until it fits; results are the same."""
+        import torch
+
+        try:
+            return self.trunk(x)
+        except (RuntimeError, MemoryError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            if len(x) <= 1:
+                raise DeviceMemoryError(
+                    f"backbone {self.name}: out of memory on {self.device} even for one frame; try --device cpu, "
+                    "--precision fp16 or a smaller backbone") from None
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        half = len(x) // 2
+        if half < self.batch_size:
+            log.warning("backbone %s: out of memory on %s for %d frames at once; going on %d at a time",
+                        self.name, self.device, len(x), half)
+            self.batch_size = half
+        return torch.cat([self._feature_maps(x[:half]), self._feature_maps(x[half:])])
 
     def _pooled(self, fmap: torch.Tensor) -> torch.Tensor:
         """Feature maps (B, C, h, w) -> appearance features (B, appearance_dim) float32."""
@@ -260,7 +283,7 @@ class BackboneEmbedder:
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(images), self.batch_size):
                 stop = min(start + self.batch_size, len(images))
-                fmap = self.trunk(self._to_input(images[start:stop]))  # (B, C, h, w)
+                fmap = self._feature_maps(self._to_input(images[start:stop]))  # (B, C, h, w)
                 features = self._pooled(fmap)  # (B, appearance_dim)
                 for i, (_, stream, flow) in enumerate(parts):
                     lo, hi = max(bounds[i], start), min(bounds[i + 1], stop)
@@ -288,6 +311,15 @@ class BackboneEmbedder:
 
 
 TorchEmbedder = BackboneEmbedder  # the former name; its runtime defaults to torch
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says a device (CUDA, MPS) or the host ran out of memory."""
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    return isinstance(exc, MemoryError) or (oom is not None and isinstance(exc, oom)) or \
+        "out of memory" in str(exc).lower()
 
 
 def resolve_runtime(runtime: str, device: str) -> str:
