@@ -111,12 +111,18 @@ def test_output_that_is_an_input_is_refused_before_any_work(case, seq, tmp_path,
 # -------------------------------------------------------------- 2. devices and FIFOs are written in place
 
 
-def test_fifo_output_is_written_in_place(seq, tmp_path):
-    fifo = tmp_path / "tracks.fifo"
+def _fifo_reader(fifo: Path) -> tuple[list[bytes], threading.Thread]:
+    """Make a FIFO and read it whole in a thread (a writer blocks until someone reads): (what it got, the thread)."""
     os.mkfifo(fifo)
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
+    return got, reader
+
+
+def test_fifo_output_is_written_in_place(seq, tmp_path):
+    fifo = tmp_path / "tracks.fifo"
+    got, reader = _fifo_reader(fifo)
     code, _, err = _run("track", str(seq), *FAST, "--mot", str(fifo), "-q")
     reader.join(timeout=30)
     assert code == 0, err
@@ -145,10 +151,7 @@ def test_atomic_path_on_a_device_writes_in_place_and_never_removes_it():
 
 def test_text_sink_on_a_fifo(tmp_path):
     fifo = tmp_path / "out.jsonl"
-    os.mkfifo(fifo)
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
-    reader.start()
+    got, reader = _fifo_reader(fifo)
     with JsonlSink(fifo) as sink:
         sink.write_record({"a": 1})
     reader.join(timeout=10)
@@ -161,10 +164,7 @@ def test_video_sink_on_a_fifo_gets_a_whole_mp4(tmp_path):
     from vidgru.sinks import VideoSink
 
     fifo = tmp_path / "video.fifo"
-    os.mkfifo(fifo)
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
-    reader.start()
+    got, reader = _fifo_reader(fifo)
     with VideoSink(fifo, 10) as sink:
         for i in range(12):
             sink.write(np.full((64, 80, 3), i * 20, np.uint8))

@@ -42,13 +42,6 @@ DEFAULT_DETECTOR = "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn"  # for so
 APPEARANCE_CROP = 128  # crops are resized to this square before embedding: ~3x cheaper than 224, enough for re-ID
 
 
-def detector_family(spec: str) -> str:
-    """``torchvision``, ``onnx``, ``bgsub`` or ``file`` (old names resolved: ``motion`` is ``bgsub``)."""
-    from vidgru.detect import detector_kind
-
-    return detector_kind(spec)
-
-
 def build_detector(cfg: TrackSettings, spec: str) -> Detector:
     """The detector ``spec`` (``torchvision:<name>``, ``onnx:PATH``, ``bgsub`` or ``file:PATH``) with the
     filtering and device settings of ``cfg``."""
@@ -58,16 +51,11 @@ def build_detector(cfg: TrackSettings, spec: str) -> Detector:
                            min_box_size=cfg.min_box_size, device=cfg.device, weights=cfg.weights)
 
 
-def check_detector_spec(spec: str) -> None:
-    """Refuse an unknown detector spec before anything is built (:func:`vidgru.detect.check_spec`)."""
-    from vidgru.detect import check_spec
-
-    check_spec(spec)
-
-
 def tracker_config_for(cfg: TrackSettings, detector_spec: str) -> TrackerConfig:
     """The tracker settings for ``cfg``, filling unset thresholds with the defaults of the detector family."""
-    high, new = _THRESHOLDS.get(detector_family(detector_spec), (0.5, 0.6))
+    from vidgru.detect import detector_kind
+
+    high, new = _THRESHOLDS.get(detector_kind(detector_spec), (0.5, 0.6))
     base = TrackerConfig()
     return replace(
         base,
@@ -241,9 +229,11 @@ def check_track_outputs(cfg: TrackSettings, items: list[Any], outputs: list[Trac
     """
     inputs: list[Any] = [_input_path(item) for item in items if not isinstance(item, int)]
     inputs += [cfg.weights, cfg.state_model_file]
+    from vidgru.detect import detector_kind
+
     spec = cfg.detector or ""
-    if ":" in spec and spec.split(":", 1)[0] in ("file", "onnx"):
-        inputs.append(spec.split(":", 1)[1])
+    if detector_kind(spec) in ("file", "onnx") and ":" in spec:
+        inputs.append(spec.split(":", 1)[1])  # the det.txt or model file it reads
     kind = "folder" if len(outputs) > 1 else "file"
     check_outputs([("--mot", cfg.mot, kind), ("--json", cfg.json, kind), ("--out-video", cfg.out_video, kind)],
                   inputs=inputs)
@@ -342,13 +332,14 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
         VidgruError: unreadable input, a bad detector, no frames to draw or show for an image-less sequence, an
             output that cannot be written.
     """
+    from vidgru.detect import check_spec
     from vidgru.mot import MotSequence
     from vidgru.sinks import LiveWindow, MotSink, TrackJsonlSink, TrailHistory, VideoSink, draw_tracks
     from vidgru.video import VideoSource, is_live_source
 
     name = input_name(item)
     spec = detector_spec_for(cfg, item)
-    check_detector_spec(spec)
+    check_spec(spec)  # a wrong --detector is reported before the input is opened
     detectors = {} if detectors is None else detectors
     is_seq = isinstance(item, MotSequence)
     frames_done, ids, stopped, incomplete = 0, set(), False, None
@@ -395,7 +386,7 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
                 n = min(n, cfg.max_frames) if cfg.max_frames else n
                 if progress is not None:
                     progress.total = n
-                dets = [detector.detections.get(i, Detections.empty()) for i in range(n)]
+                dets = [detector.at(i) for i in range(n)]
                 fps = cfg.fps or item.fps
                 tracker = build_tracker(cfg, spec, fps=fps)
                 sinks = open_sinks(stack)
