@@ -167,7 +167,7 @@ def info() -> None:
         status = f"available ({found.path})" if found else "not on this machine (downloaded on first use when online)"
         click.echo(f"  torchvision:{name:<40}{status}")
     motion_model = default_motion_model_path()
-    click.echo(f"default track-state model (--motion gru): "
+    click.echo(f"default track-state model (--state-model gru): "
                f"{motion_model if motion_model.is_file() else 'not installed'}")
 
 
@@ -480,7 +480,7 @@ def train_motion(data, config_file, quiet, **kwargs) -> None:
     Examples:
       vidgru train-motion DanceTrack/train MOT17/train MOT15/train --first-half 'MOT17-*' --out motion.pt
       vidgru train-motion MOT15/train --val TUD-Campus --out motion.pt
-      vidgru track video.mp4 --motion-model motion.pt
+      vidgru track video.mp4 --state-model-file motion.pt
     """
     from collections import Counter
 
