@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidgru.track.association import assign, iou_matrix
+from vidgru.track.association import assign, box_likelihood, iou_matrix
 from vidgru.track.kalman import KalmanBank
 from vidgru.track.tracker import Tracker, TrackerConfig, track_detections
 from vidgru.types import Detections
@@ -73,17 +73,28 @@ def test_the_state_models_error_scale_decides_between_equally_overlapping_boxes(
     """Two detections overlap the predicted box equally; the one where the model expects the track (small
     shift along its error scale's tight axis) wins only when the likelihood is blended in."""
 
-    predicted = np.array([[100.0, 100.0, 140.0, 200.0]])  # 40 x 100
-    spread = np.array([[0.5, 0.02, 0.1, 0.1]])  # loose in x, tight in y
-    tracker = Tracker(motion=KalmanBank(), config=TrackerConfig(motion_weight=0.5))
+    class Fixed:  # a state model with one prediction and a fixed error scale
+        predicted = np.array([[100.0, 100.0, 140.0, 200.0]])  # 40 x 100
+        spread = np.array([[0.5, 0.02, 0.1, 0.1]])  # loose in x, tight in y
+
+        def likelihood(self, rows, boxes, scores):
+            return box_likelihood(self.predicted[rows], self.spread[rows], boxes)
+
+        def __len__(self):
+            return 1
+
+        def keep(self, mask):
+            pass
+
     # det 0: shifted 12 px down (0.12 heights, far outside the tight y scale); det 1: shifted 12 px right
     # (0.3 widths, within the loose x scale). Det 0 overlaps more (IoU 0.79 vs 0.54) and wins on IoU alone.
     boxes = np.array([[100.0, 112.0, 140.0, 212.0], [112.0, 100.0, 152.0, 200.0]])
-    rows = np.array([0])
-    sim = iou_matrix(predicted, boxes)
-    assert tracker._assign(sim, 0.2, predicted, spread, rows, boxes).tolist() == [[0, 1]]
-    blind = Tracker(motion=KalmanBank(), config=TrackerConfig(motion_weight=0.0))
-    assert blind._assign(sim, 0.2, predicted, spread, rows, boxes).tolist() == [[0, 0]]
+    rows, cols, scores = np.array([0]), np.array([0, 1]), np.ones(2)
+    sim = iou_matrix(Fixed.predicted, boxes)
+    tracker = Tracker(motion=Fixed(), config=TrackerConfig(motion_weight=0.5))
+    assert tracker._assign(sim, 0.2, rows, cols, boxes, scores).tolist() == [[0, 1]]
+    blind = Tracker(motion=Fixed(), config=TrackerConfig(motion_weight=0.0))
+    assert blind._assign(sim, 0.2, rows, cols, boxes, scores).tolist() == [[0, 0]]
 
 
 def test_kalman_learns_constant_velocity():
@@ -241,9 +252,9 @@ def test_data_set_weights_balance_the_windows(motion_sets):
 
 @pytest.mark.parametrize("crowd", [False, True], ids=["alone", "with-crowding"])
 def test_numpy_bank_runs_the_same_filter_as_training(motion_sets, crowd, monkeypatch):
-    """The tracker's numpy GruBank and the PyTorch unroll used in training give the same boxes. (The unroll runs
-    in float64 here: in float32, rounding of pixel differences grows through this random network's feedback to
-    parts in 1,000 over 20 frames.)"""
+    """The tracker's numpy GruBank and the PyTorch unroll used in training give the same boxes and error scales.
+    (The unroll runs in float64 here: in float32, rounding of pixel differences grows through this random
+    network's feedback to parts in 1,000 over 20 frames.)"""
     import torch
 
     from vidgru.track.boxes import cxcywh_to_xyxy
@@ -353,6 +364,25 @@ def test_motion_training_learns_to_predict_on_a_held_out_sequence(shared_data):
     assert after["gru_predicted_iou"] > after["kalman_predicted_iou"] + 0.01
     assert after["gru_predicted_iou_missed"] > after["kalman_predicted_iou_missed"]
     assert after["gru_smoothed_iou"] > after["kalman_smoothed_iou"] - 0.01
+    # Both tell a track's own next detection from its nearest neighbour's most of the time (chance: 0.5).
+    assert 0.75 < after["kalman_own_first"] <= 1 and 0.75 < after["gru_own_first"] <= 1
+
+
+def test_own_first_ranks_a_tracks_own_detection_against_its_neighbours():
+    """The association metric of train-motion: the own candidate must fit the prediction better than the
+    neighbour's; a prediction sitting on the neighbour scores 0, a perfect one 1."""
+    from vidgru.train.motion import TrainingWindows, _candidate_likelihood, _own_first
+
+    batch = TrainingWindows.zeros(2, 3)
+    own, other = [100.0, 100.0, 40.0, 100.0], [130.0, 100.0, 40.0, 100.0]
+    batch.cand[:, :, 0], batch.cand[:, :, 1], batch.cand[:, :, 2] = own, other, own
+    batch.cand_valid[:] = 1
+    batch.cand_valid[1, :, 1] = 0  # no neighbour: not counted
+    pred = np.broadcast_to(np.array(own), (2, 3, 4)).copy()
+    spread = np.full((2, 3, 4), 0.1)
+    assert _own_first(_candidate_likelihood(pred, spread, batch), batch) == 1.0
+    pred[:] = other
+    assert _own_first(_candidate_likelihood(pred, spread, batch), batch) == 0.0
 
 
 def test_motion_checkpoint_round_trip_and_errors(tmp_path):

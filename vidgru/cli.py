@@ -519,7 +519,8 @@ def train_motion(data, config_file, quiet, **kwargs) -> None:
             click.echo(f"validation ({name}), mean IoU with the true box, GRU vs Kalman: next-frame prediction "
                        f"{m['gru_predicted_iou']:.3f} vs {m['kalman_predicted_iou']:.3f}, after a miss "
                        f"{m['gru_predicted_iou_missed']:.3f} vs {m['kalman_predicted_iou_missed']:.3f}, "
-                       f"smoothed {m['gru_smoothed_iou']:.3f} vs {m['kalman_smoothed_iou']:.3f}")
+                       f"smoothed {m['gru_smoothed_iou']:.3f} vs {m['kalman_smoothed_iou']:.3f}; own detection "
+                       f"ranked above the nearest neighbour's {m['gru_own_first']:.3f} vs {m['kalman_own_first']:.3f}")
 
 
 @cli.command("eval-track")

@@ -36,16 +36,23 @@ def box_likelihood(predicted: np.ndarray, spread: np.ndarray, boxes: np.ndarray)
     """
     if len(predicted) == 0 or len(boxes) == 0:
         return np.zeros((len(predicted), len(boxes)), dtype=np.float64)
-    p = np.asarray(predicted, dtype=np.float64)
-    b = np.asarray(boxes, dtype=np.float64)
-    pw = np.maximum(p[:, 2] - p[:, 0], _MIN_SIDE)[:, None]
-    ph = np.maximum(p[:, 3] - p[:, 1], _MIN_SIDE)[:, None]
-    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    p = np.asarray(predicted, dtype=np.float64)[:, None, :]
+    return fit_likelihood(p, np.asarray(spread, dtype=np.float64)[:, None, :],
+                          np.asarray(boxes, dtype=np.float64)[None, :, :])
+
+
+def fit_likelihood(predicted: np.ndarray, spread: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """:func:`box_likelihood` pair by pair: ``predicted``, ``spread`` and ``boxes`` (..., 4) broadcast against
+    each other -> (...)."""
+    p, b = predicted, boxes
+    pw = np.maximum(p[..., 2] - p[..., 0], _MIN_SIDE)
+    ph = np.maximum(p[..., 3] - p[..., 1], _MIN_SIDE)
+    bw, bh = b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]
     inv = 1.0 / np.maximum(spread, 1e-3)
-    err = np.abs((b[:, 0] + b[:, 2] - p[:, 0:1] - p[:, 2:3]) * 0.5 / pw) * inv[:, 0:1]
-    err += np.abs((b[:, 1] + b[:, 3] - p[:, 1:2] - p[:, 3:4]) * 0.5 / ph) * inv[:, 1:2]
-    err += np.abs(np.log(np.maximum(bw, _MIN_SIDE) / pw)) * inv[:, 2:3]
-    err += np.abs(np.log(np.maximum(bh, _MIN_SIDE) / ph)) * inv[:, 3:4]
+    err = np.abs((b[..., 0] + b[..., 2] - p[..., 0] - p[..., 2]) * 0.5 / pw) * inv[..., 0]
+    err += np.abs((b[..., 1] + b[..., 3] - p[..., 1] - p[..., 3]) * 0.5 / ph) * inv[..., 1]
+    err += np.abs(np.log(np.maximum(bw, _MIN_SIDE) / pw)) * inv[..., 2]
+    err += np.abs(np.log(np.maximum(bh, _MIN_SIDE) / ph)) * inv[..., 3]
     return np.maximum(np.exp(-0.25 * err), _TINY)  # exp underflows to 0 for errors past ~3000 scales
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidgru.track.association import box_likelihood
 from vidgru.track.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 
 STD_POSITION = 1 / 20  # position noise per frame, as a fraction of the box height
@@ -84,6 +85,11 @@ class KalmanBank:
         in box units, as a Laplace scale (std / sqrt 2); the two size terms are the same as the centre's."""
         size = np.concatenate([self.pos[:, 2:4], self.pos[:, 2:4]], 1)
         return np.sqrt((self.p_pp + (self.std_position * self.pos[:, 3:4]) ** 2) / 2) / size
+
+    def likelihood(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """(K, M) how well each detection ``boxes`` (M, 4) xyxy fits the prediction of each track ``rows`` (K,)
+        under the filter's error scale (:func:`vidgru.track.association.box_likelihood`); scores unused."""
+        return box_likelihood(cxcywh_to_xyxy(self.pos[rows]), self.spread[rows], boxes)
 
     def add(self, boxes: np.ndarray, scores: np.ndarray) -> None:
         new = kf_init(xyxy_to_cxcywh(boxes), self.std_position, self.std_velocity)

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from vidgru.track.association import assign, blend_motion, box_likelihood, fuse_appearance, iou_matrix
+from vidgru.track.association import assign, blend_motion, fuse_appearance, iou_matrix
 from vidgru.types import Detections, FrameTracks, Track
 
 TENTATIVE, CONFIRMED, LOST = 0, 1, 2
@@ -58,12 +58,12 @@ class StateModel(Protocol):
     def boxes(self) -> np.ndarray:
         """(N, 4) smoothed boxes."""
 
-    @property
-    def spread(self) -> np.ndarray:
-        """(N, 4) error scale of the last prediction (box units), for the association's likelihood."""
-
     def predict(self) -> np.ndarray:
         """Advance every track one step; returns the (N, 4) predicted boxes."""
+
+    def likelihood(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """(K, M) in (0, 1]: how well each detection (M, 4) xyxy with ``scores`` (M,) fits the current prediction
+        of each track ``rows`` (K,), as the state model judges it (1: a perfect fit)."""
 
     def update(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, dt_s: float | None = None) -> None:
         """Correct the tracks ``rows`` (K,) with their matched ``boxes`` (K, 4) and ``scores`` (K,); the others
@@ -139,7 +139,6 @@ class Tracker:
         if expired.any():  # unseen for too long (also after a gap in the stream): gone before matching
             self._keep(~expired)
         predicted = self.motion.predict()  # (T, 4)
-        spread = self.motion.spread  # (T, 4) the prediction's error scale
         boxes, scores = detections.xyxy.astype(np.float64), detections.scores
         feats = None
         if embeddings is not None and len(detections):
@@ -161,15 +160,15 @@ class Tracker:
             if feats is not None:
                 sim = fuse_appearance(sim, iou, self.features[established], feats[high],
                                       weight=self.config.appearance_weight, gate=self.config.appearance_gate)
-            m = self._assign(sim, cfg.match_iou, predicted, spread, established, boxes[high])
+            m = self._assign(sim, cfg.match_iou, established, high, boxes, scores)
             self._record(m, established, high, det_track, track_matched)
 
         # 2. tracks still unmatched that were seen last frame vs low-score detections.
         if len(low):
             rows = established[~track_matched[established] & (self.state[established] == CONFIRMED)]
             if len(rows):
-                m = self._assign(iou_matrix(predicted[rows], boxes[low]), cfg.low_match_iou, predicted, spread, rows,
-                                 boxes[low])
+                m = self._assign(iou_matrix(predicted[rows], boxes[low]), cfg.low_match_iou, rows, low, boxes,
+                                 scores)
                 self._record(m, rows, low, det_track, track_matched)
 
         # 3. observation-centric recovery: last observed box vs the remaining high-score detections.
@@ -184,8 +183,8 @@ class Tracker:
         free_high = high[det_track[high] < 0]
         tentative = (self.state == TENTATIVE).nonzero()[0]
         if len(free_high) and len(tentative):
-            m = self._assign(iou_matrix(predicted[tentative], boxes[free_high]), cfg.tentative_iou, predicted, spread,
-                             tentative, boxes[free_high])
+            m = self._assign(iou_matrix(predicted[tentative], boxes[free_high]), cfg.tentative_iou, tentative,
+                             free_high, boxes, scores)
             self._record(m, tentative, free_high, det_track, track_matched)
 
         # 5. re-identification of lost tracks by appearance alone (objects that reappear elsewhere).
@@ -262,17 +261,17 @@ class Tracker:
         return out
 
     # ------------------------------------------------------------------ helpers
-    def _assign(self, sim: np.ndarray, threshold: float, predicted: np.ndarray, spread: np.ndarray,
-                rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Match ``rows`` to ``boxes`` on a blend of ``sim`` (IoU-based) and how likely each box is under the
-        state model's prediction and its own error scale (``motion_weight``); pairs that do not overlap stay at
-        0, and a pair must reach ``threshold`` in the blend. The likelihood is what sets a well-placed box apart
-        from an equally overlapping one the track would have to jump to. Returns matches (K, 2) of indices into
-        rows, boxes."""
+    def _assign(self, sim: np.ndarray, threshold: float, rows: np.ndarray, cols: np.ndarray, boxes: np.ndarray,
+                scores: np.ndarray) -> np.ndarray:
+        """Match track ``rows`` to detections ``cols`` on a blend of ``sim`` (IoU-based) and how likely each
+        detection is under the state model's prediction (``StateModel.likelihood``, share ``motion_weight``);
+        pairs that do not overlap stay at 0, and a pair must reach ``threshold`` in the blend. The likelihood is
+        what sets a well-placed box apart from an equally overlapping one the track would have to jump to.
+        Returns matches (K, 2) of indices into rows, cols."""
         w = self.config.motion_weight
         if w <= 0 or sim.size == 0:
             return assign(sim, threshold)[0]
-        like = box_likelihood(predicted[rows], spread[rows], boxes)
+        like = self.motion.likelihood(rows, boxes[cols], scores[cols])
         return assign(blend_motion(sim, like, w), threshold)[0]
 
     @staticmethod

@@ -252,16 +252,26 @@ class TrainingWindows:
     valid: np.ndarray
     dt_s: np.ndarray
     crowd: np.ndarray
+    cand: np.ndarray  # (B, W, C, 4) candidate detections per frame: the track's own, then others' (evaluation)
+    cand_scores: np.ndarray  # (B, W, C)
+    cand_valid: np.ndarray  # (B, W, C)
 
     @classmethod
     def zeros(cls, n: int, window: int) -> TrainingWindows:
         return cls(np.zeros((n, window, 4)), np.zeros((n, window, 4)),
-                   *(np.zeros((n, window)) for _ in range(5)))
+                   *(np.zeros((n, window)) for _ in range(5)), np.ones((n, window, N_CANDIDATES, 4)),
+                   np.zeros((n, window, N_CANDIDATES)), np.zeros((n, window, N_CANDIDATES)))
 
 
-def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig, rng: np.random.Generator
-                   ) -> TrainingWindows:
-    """Draw ``n`` corrupted training windows of ``cfg.window`` frames."""
+N_CANDIDATES = 3  # the track's own detection, its nearest neighbour's, a displaced box
+
+
+def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig, rng: np.random.Generator, *,
+                   candidates: bool = False) -> TrainingWindows:
+    """Draw ``n`` corrupted training windows of ``cfg.window`` frames. With ``candidates``, also each frame's
+    candidate detections for evaluating association (``cand``: the track's own, its nearest neighbour's, a
+    displaced box), drawn from a generator of their own so that the windows are the same either way."""
+    cand_rng = np.random.default_rng(1) if candidates else None
     W = cfg.window
     out = TrainingWindows.zeros(n, W)
     items, probs = _pick_weights(sets, cfg)
@@ -305,6 +315,8 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
         o[:, :2] += noise[:, :2] * size
         o[:, 2:4] *= np.exp(noise[:, 2:4])
         fps = s.fps / stride
+        if cand_rng is not None:
+            _add_candidates(out, b, t, o, ob, sc, nb, sigma, synthetic, cand_rng)
         close = np.flatnonzero((cr > 0.3) & ~np.isnan(nb[:, 0]))
         close = close[close >= 2]
         if cfg.swap_share > 0 and len(close) and rng.random() < cfg.swap_share:
@@ -336,6 +348,40 @@ def sample_windows(sets: Sequence[TrajectorySet], n: int, cfg: MotionTrainConfig
         out.dt_s[b, :] = stride / s.fps
         out.crowd[b, :m] = np.nan_to_num(cr)
         out.obs[b, m:] = out.obs[b, m - 1]  # padding; not scored (valid=0)
+    return out
+
+
+def _add_candidates(out: TrainingWindows, b: int, t: np.ndarray, o: np.ndarray, ob: np.ndarray, sc: np.ndarray,
+                    nb: np.ndarray, sigma: float, synthetic: bool, rng: np.random.Generator) -> None:
+    """Window ``b``'s candidate detections per frame: the track's own detection (as the tracker would see it, before
+    wrong associations and misses; where the detector missed it, the truth with detector noise), its nearest
+    neighbour's true box with detector noise, and a box displaced by a quarter to one box size in a random
+    direction. ``t``, ``o``: true and observed boxes (m, 4) cxcywh; ``ob``, ``sc``: observed flags and scores;
+    ``nb``: the neighbour's true box (NaN: none)."""
+    m = len(t)
+    t_ok = ~np.isnan(t[:, 0])
+    tt = np.nan_to_num(t, nan=1.0)
+    own = np.where(ob[:, None], np.nan_to_num(o, nan=1.0), _noisy(tt, 0.04, rng))
+    nb_ok = ~np.isnan(nb[:, 0])
+    other = _noisy(np.nan_to_num(nb, nan=1.0), max(sigma, 0.02), rng)
+    angle = rng.uniform(0, 2 * np.pi, m)
+    dist = rng.uniform(0.25, 1.0, m)
+    far = tt.copy()
+    far[:, 0] += np.cos(angle) * dist * tt[:, 2]
+    far[:, 1] += np.sin(angle) * dist * tt[:, 3]
+    far[:, 2:4] *= np.exp(rng.normal(0, 0.15, (m, 2)))
+    out.cand[b, :m] = np.stack([own, other, far], 1)
+    out.cand_valid[b, :m] = np.stack([t_ok, t_ok & nb_ok, t_ok], 1)
+    own_score = np.where(ob, sc, rng.uniform(0.5, 1.0, m)) if not synthetic else rng.uniform(0.5, 1.0, m)
+    out.cand_scores[b, :m] = np.stack([own_score, rng.uniform(0.3, 1.0, m), rng.uniform(0.3, 1.0, m)], 1)
+
+
+def _noisy(boxes: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """cxcywh ``boxes`` (N, 4) with detector-like noise of ``sigma`` box sizes."""
+    noise = rng.normal(0, sigma, boxes.shape)
+    out = boxes.copy()
+    out[:, :2] += noise[:, :2] * boxes[:, 2:4]
+    out[:, 2:4] *= np.exp(noise[:, 2:4])
     return out
 
 
@@ -416,8 +462,26 @@ def prediction_iou(smoothed: np.ndarray, pred: np.ndarray, batch: TrainingWindow
             "predicted_iou_missed": float(p[missed].mean()) if missed.any() else float("nan")}
 
 
-def kalman_baseline(batch: TrainingWindows) -> tuple[np.ndarray, np.ndarray]:
-    """The constant-velocity Kalman filter over the same windows: (smoothed, next-frame prediction) cxcywh."""
+def _candidate_likelihood(pred: np.ndarray, spread: np.ndarray, batch: TrainingWindows) -> np.ndarray:
+    """(B, W - 1, C) the error-scale likelihood of each next-frame candidate under the predictions ``pred``
+    (B, W, 4) cxcywh with error scales ``spread`` (B, W, 4)."""
+    from vidgru.track.association import fit_likelihood
+
+    def corners(a):
+        return cxcywh_to_xyxy(a.reshape(-1, 4)).reshape(a.shape)
+
+    return fit_likelihood(corners(pred[:, :-1])[:, :, None, :], spread[:, :-1, None, :], corners(batch.cand[:, 1:]))
+
+
+def _own_first(like: np.ndarray, batch: TrainingWindows) -> float:
+    """Share of frames with a neighbour candidate where ``like`` (B, W - 1, C) ranks the own candidate above it."""
+    ok = (batch.cand_valid[:, 1:, 0] > 0) & (batch.cand_valid[:, 1:, 1] > 0)
+    return float((like[..., 0] > like[..., 1])[ok].mean()) if ok.any() else float("nan")
+
+
+def kalman_baseline(batch: TrainingWindows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The constant-velocity Kalman filter over the same windows: (smoothed, next-frame prediction) cxcywh and
+    the prediction's error scale (as the association reads it)."""
     from vidgru.track.kalman import KalmanBank
 
     obs, observed = batch.obs, batch.observed > 0
@@ -426,6 +490,7 @@ def kalman_baseline(batch: TrainingWindows) -> tuple[np.ndarray, np.ndarray]:
     bank.add(cxcywh_to_xyxy(obs[:, 0]), batch.scores[:, 0])
     smoothed = np.zeros((B, W, 4))
     pred = np.zeros((B, W, 4))
+    spread = np.zeros((B, W, 4))
     for t in range(W):
         if t:
             rows = np.flatnonzero(observed[:, t])
@@ -433,7 +498,8 @@ def kalman_baseline(batch: TrainingWindows) -> tuple[np.ndarray, np.ndarray]:
         smoothed[:, t] = bank.pos
         bank.predict()
         pred[:, t] = bank.pos
-    return smoothed, pred
+        spread[:, t] = bank.spread
+    return smoothed, pred, spread
 
 
 def train_motion_model(train_sets: Sequence[TrajectorySet], val_sets: Sequence[TrajectorySet] = (), *,
@@ -497,12 +563,19 @@ def evaluate_motion_model(net, sets: Sequence[TrajectorySet], model: GruMotionCo
 
     def compare(group: Sequence[TrajectorySet]) -> dict:
         rng = np.random.default_rng(12345)
-        batch = sample_windows(group, n, cfg, rng)
+        batch = sample_windows(group, n, cfg, rng, candidates=True)
         with torch.no_grad():
-            smoothed, pred, _ = unroll(net, batch, model)
+            smoothed, pred, log_scale = unroll(net, batch, model)
         gru = prediction_iou(smoothed.double().numpy(), pred.double().numpy(), batch)
-        kal = prediction_iou(*kalman_baseline(batch), batch)
-        return {**{f"gru_{k}": v for k, v in gru.items()}, **{f"kalman_{k}": v for k, v in kal.items()}}
+        kal_smoothed, kal_pred, kal_spread = kalman_baseline(batch)
+        kal = prediction_iou(kal_smoothed, kal_pred, batch)
+        out = {**{f"gru_{k}": v for k, v in gru.items()}, **{f"kalman_{k}": v for k, v in kal.items()}}
+        # Telling a track's own detection from its nearest neighbour's (where it has one): how often the state
+        # model's likelihood ranks the own one first, as the association would.
+        gru_like = _candidate_likelihood(pred.double().numpy(), np.exp(log_scale.double().numpy()), batch)
+        out["gru_own_first"] = _own_first(gru_like, batch)
+        out["kalman_own_first"] = _own_first(_candidate_likelihood(kal_pred, kal_spread, batch), batch)
+        return out
 
     out = {"val_sequences": [s.name for s in sets], "val_windows": n, **compare(sets)}
     names = sorted({s.dataset for s in sets})
