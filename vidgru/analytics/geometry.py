@@ -237,7 +237,7 @@ class ZoneSpec:
                     raise ConfigError(f"{what}: self-intersecting (edge {i + 1} crosses edge {j + 1}); give the "
                                       "corners in order around the zone")
         zone = Zone(self.name, tuple((float(x), float(y)) for x, y in pts))
-        if zone.area < 1.0:
+        if zone.area < 1e-6:
             raise ConfigError(f"{what}: has no area (its corners are on one line)")
         return zone
 
