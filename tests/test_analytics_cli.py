@@ -139,3 +139,52 @@ def test_vtest_with_nanodet_counts_overlays_and_heatmap(nanodet, shared_data, tm
     yellow = (np.abs(column - [0, 215, 255]).sum(axis=1) < 90).mean()
     assert yellow > 0.3
     assert cv2.imread(str(tmp_path / "h.png")).shape == (576, 768, 3)
+
+
+# ------------------------------------------------------------------------------------------------------ batch
+def _clip(source, target, start: int, frames: int) -> None:
+    import cv2
+
+    cap = cv2.VideoCapture(str(source))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    for _ in range(frames):
+        ok, image = cap.read()
+        assert ok
+        if writer is None:
+            writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), 10, image.shape[1::-1])
+        writer.write(image)
+    writer.release()
+
+
+@pytest.mark.slow  # worker processes and three runs: ~25 s
+def test_batch_track_writes_events_and_summaries_per_video(shared_data, tmp_path):
+    vtest = shared_data / "opencv_samples/samples/data/vtest.avi"
+    _clip(vtest, tmp_path / "in" / "a.mp4", 0, 30)
+    _clip(vtest, tmp_path / "in" / "sub" / "b.mp4", 300, 30)
+    (tmp_path / "a.yaml").write_text("lines: ['middle:0.5,0,0.5,1']\nzones: ['lower:0,0.5,1,0.5,1,1,0,1']\n")
+    args = ["batch", str(tmp_path / "in"), "--task", "track", "--detector", "bgsub", "--no-appearance",
+            "--analytics", str(tmp_path / "a.yaml"), "--out", str(tmp_path / "out"), "--workers", "1", "-q"]
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    for stem in ("a", "sub/b"):
+        summary = json.loads((tmp_path / "out" / f"{stem}.summary.json").read_text())
+        assert summary["frames"] == 30 and set(summary["lines"]) == {"middle"} and set(summary["zones"]) == {"lower"}
+        events = read_events(tmp_path / "out" / f"{stem}.events.jsonl")
+        assert sum(e["type"] == "enter" for e in events) == summary["zones"]["lower"]["entries"]
+        assert (tmp_path / "out" / f"{stem}.mot.txt").is_file()
+    again = run(*args)  # resume: the analytics outputs are part of what a finished input has
+    assert again.exit_code == 0 and "2 skipped" in again.output
+    (tmp_path / "a.yaml").write_text("lines: ['middle:0.4,0,0.4,1']\n")  # other analytics: redone
+    third = run(*args)
+    assert third.exit_code == 0 and "2 ok" in third.output
+
+
+def test_batch_with_a_bad_analytics_file_stops_before_any_input(shared_data, tmp_path):
+    _clip(shared_data / "opencv_samples/samples/data/vtest.avi", tmp_path / "in" / "a.mp4", 0, 5)
+    (tmp_path / "a.yaml").write_text("zones: ['z:0,0,100,100,100,0,0,100']\n")
+    res = run("batch", str(tmp_path / "in"), "--task", "track", "--detector", "bgsub", "--analytics",
+              str(tmp_path / "a.yaml"), "--out", str(tmp_path / "out"), "-q")
+    assert res.exit_code == 2 and "self-intersecting" in res.output, res.output
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()

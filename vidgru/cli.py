@@ -592,7 +592,7 @@ BATCH_SHARED_HELPS = {
 @config_options(ClassifySettings, only=("model", "window_s", "stride_s", "sample_fps", "precision", "batch_size"),
                 prefix="classify: ")
 @config_options(TrackSettings, only=("detector", "classes", "score_threshold", "detect_every", "state_model",
-                                     "appearance", "max_frames"), prefix="track: ")
+                                     "appearance", "max_frames", "line", "zone", "analytics"), prefix="track: ")
 @click.option("--track-config", type=click.Path(dir_okay=False), metavar="PATH",
               help="track: a YAML of `vidgru track` settings (e.g. configs/track.yaml); flags override it.")
 @config_options(ClassifySettings, BATCH_SHARED_HELPS, only=tuple(BATCH_SHARED_HELPS))
@@ -614,6 +614,7 @@ def batch(inputs, config_file, track_config, quiet, **kwargs) -> None:
       vidgru batch videos/ --task classify --out results/
       vidgru batch videos/ --task track --detector torchvision:fasterrcnn_mobilenet_v3_large_320_fpn --out runs/
       vidgru batch videos/ --out results/ --executor ray --ray-address auto
+      vidgru batch videos/ --task track --analytics configs/analytics.yaml --out runs/   # + events, summaries
     """
     from vidgru.batch import run_batch
 

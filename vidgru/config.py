@@ -167,7 +167,7 @@ def build_batch_settings(file: str | Path | None = None, *, track_config: str | 
         for raw_key, value in data.items():
             route(str(raw_key), value, f"config {file}")
     for key, value in flat.items():
-        if value is not None:
+        if value is not None and value != ():  # () is a repeatable flag not given
             route(key, value, "flag")
     classify = build_config(ClassifySettings, None, **sections["classify"][1])
     track = build_config(TrackSettings, track_config, **sections["track"][1])

@@ -343,6 +343,11 @@ class TrackSettings:
         return names_list(self.classes) or None
 
     @property
+    def has_analytics_shapes(self) -> bool:
+        """Lines, zones or an analytics file given (``vidgru batch`` then writes events and a summary)."""
+        return bool(self.line or self.zone or self.analytics)
+
+    @property
     def wants_analytics(self) -> bool:
         """Lines, zones or an analytics file given, or an analytics output asked for."""
         return bool(self.line or self.zone or self.analytics or self.events or self.summary or self.heatmap)

@@ -179,6 +179,10 @@ class LineSpec:
             raise ConfigError(f"--line {spec!r}: expected NAME:x1,y1,x2,y2 (4 numbers), got {len(values)}")
         return cls(name, tuple(values), units)  # type: ignore[arg-type]
 
+    @property
+    def uses_fractions(self) -> bool:
+        return _use_fraction(f"line {self.name!r}", list(self.coords), self.units)
+
     def resolve(self, size: tuple[int, int] | None) -> Line:
         """The line in pixels for frames of ``size`` = (width, height) (None: unknown, pixels only).
 
@@ -215,6 +219,10 @@ class ZoneSpec:
             raise ConfigError(f"--zone {spec!r}: expected NAME:x1,y1,x2,y2,x3,y3,... (at least 3 corners, x,y "
                               f"pairs), got {len(values)} numbers")
         return cls(name, tuple(values), units)
+
+    @property
+    def uses_fractions(self) -> bool:
+        return _use_fraction(f"zone {self.name!r}", list(self.coords), self.units)
 
     def resolve(self, size: tuple[int, int] | None) -> Zone:
         """The zone in pixels for frames of ``size`` = (width, height).

@@ -72,6 +72,8 @@ class AnalyticsSpec:
             raise ConfigError(f"analytics: the name {dup[0]!r} is used twice; lines and zones need distinct names")
         if self.calibration is not None:
             fit_homography(np.asarray(self.calibration[0]), np.asarray(self.calibration[1]))
+        for shape in (*self.lines, *self.zones):  # what is wrong at any frame size fails now, not per input
+            shape.resolve(None if not shape.uses_fractions else (1000, 1000))
 
     @property
     def empty(self) -> bool:
