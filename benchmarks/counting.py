@@ -226,6 +226,17 @@ def print_dataset(result: dict) -> dict:
             e, net = error(row["counts"][c], truth)
             totals[c][0] += e
             totals[c][1] += net
+    names = list(result["rows"][0]["truth"]) if result["rows"] else []
+    print("\n| line | true crossings | " + " | ".join(f"{c} abs. error (relative)" for c in COUNTERS) + " |")
+    print("|---|---|" + "---|" * len(COUNTERS))
+    for name in names:
+        true_line = sum(sum(row["truth"][name].values()) for row in result["rows"])
+        cells = []
+        for c in COUNTERS:
+            e = sum(abs(row["counts"][c][name][d] - row["truth"][name][d]) for row in result["rows"]
+                    for d in DIRECTIONS)
+            cells.append(f"{e} ({100 * e / max(true_line, 1):.0f}%)")
+        print(f"| {name} | {true_line} | " + " | ".join(cells) + " |")
     print("\n| counter | true crossings | total abs. error | relative | net (counted - true) |\n|---|---|---|---|---|")
     for c in COUNTERS:
         e, net = totals[c]
