@@ -235,7 +235,7 @@ def print_dataset(result: dict) -> dict:
         for c in COUNTERS:
             e = sum(abs(row["counts"][c][name][d] - row["truth"][name][d]) for row in result["rows"]
                     for d in DIRECTIONS)
-            cells.append(f"{e} ({100 * e / max(true_line, 1):.0f}%)")
+            cells.append(f"{e} ({100 * e / true_line:.0f}%)" if true_line else f"{e} (-)")
         print(f"| {name} | {true_line} | " + " | ".join(cells) + " |")
     print("\n| counter | true crossings | total abs. error | relative | net (counted - true) |\n|---|---|---|---|---|")
     for c in COUNTERS:
