@@ -100,13 +100,13 @@ def config_options(cls: type, helps: dict[str, str] | None = None, *, skip: tupl
             metavar = "PATH" if field.metadata.get("path") else None
             default = field.default
             text = prefix + ((helps or {}).get(field.name) or field.metadata.get("help", ""))
-            text = f"{text} [default: {default}]" if default is not None else text
+            text = f"{text} [default: {default}]" if default not in (None, ()) else text
             if base is bool:
                 f = click.option(*(f"{flag}/--no-{flag[2:]}" for flag in flags), field.name, default=None,
                                  help=text)(f)
             elif typing.get_origin(base) is tuple:  # a repeatable flag (--line A --line B)
                 f = click.option(*flags, field.name, type=str, multiple=True, default=None,
-                                 help=f"{text} [repeatable]" if default is None else text, metavar="TEXT")(f)
+                                 help=f"{text} [repeatable]", metavar="TEXT")(f)
             else:
                 f = click.option(*flags, field.name, type=base, default=None, help=text, metavar=metavar)(f)
         return f
@@ -400,8 +400,8 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
       vidgru track rtsp://camera/stream --mot cam.txt
       vidgru track MOT15/train/TUD-Campus --detector file --mot TUD-Campus.txt
       vidgru track MOT15/train --mot runs/        # every sequence; then: vidgru eval-track
-      vidgru track street.mp4 --line "entrance:100,400,700,400" --zone "crossing:120,300,500,300,520,560,90,560" \
-          --events events.jsonl --summary counts.json --heatmap heat.png --out-video annotated.mp4
+      vidgru track street.mp4 --line "door:100,400,700,400" --zone "crossing:120,300,500,300,520,560,90,560"
+      vidgru track street.mp4 --line "mid:0,0.5,1,0.5" --events events.jsonl --summary counts.json --heatmap h.png
       vidgru track rtsp://camera/stream --analytics configs/analytics.yaml --events -   # events as they happen
     """
     from tqdm import tqdm

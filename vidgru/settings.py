@@ -305,10 +305,10 @@ class TrackSettings:
     out_video: str | None = setting(None, "Write an annotated mp4 (boxes, IDs, classes, trails).", path=True)
     trail_s: float = setting(1.5, "Seconds of trail drawn behind each track.")
     line: tuple[str, ...] = setting((), "A counting line 'NAME:x1,y1,x2,y2' in pixels, or fractions of the frame "
-                                        "(all values in [0, 1]); repeatable. Crossings are 'in' from the left of "
+                                        "(all values in [0, 1]). Crossings are 'in' from the left of "
                                         "x1,y1->x2,y2 to its right (downwards for a line drawn left to right).")
-    zone: tuple[str, ...] = setting((), "A polygon zone 'NAME:x1,y1,x2,y2,x3,y3,...' (pixels or fractions); "
-                                        "repeatable: occupancy, entries/exits, dwell time.")
+    zone: tuple[str, ...] = setting((), "A polygon zone 'NAME:x1,y1,x2,y2,x3,y3,...' (pixels or fractions): "
+                                        "occupancy, entries/exits, dwell time.")
     analytics: str | None = setting(None, "A YAML file of lines, zones, a ground-plane calibration and counting "
                                           "rules (configs/analytics.yaml); --line/--zone add to it.", path=True)
     events: str | None = setting(None, "Write analytics events as JSON Lines: line crossings, zone entries and "
