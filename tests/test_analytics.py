@@ -317,3 +317,22 @@ def test_bad_analytics_files(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as info:
         load_analytics(f)
     assert str(f) in str(info.value) and "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------------- heatmap
+def test_the_heatmap_is_hot_where_tracks_stood(tmp_path):
+    import cv2
+
+    from vidgru.analytics.heatmap import Heatmap
+
+    heat = Heatmap((320, 240))
+    heat.add(np.array([[100.0, 60.0]] * 50 + [[250.0, 200.0]] * 5 + [[-5.0, 10.0], [400.0, 10.0]]), seconds=0.1)
+    assert heat.grid.sum() == pytest.approx(5.5)  # points outside the frame are ignored
+    image = heat.render()
+    assert image.shape == (240, 320, 3) and image.dtype == np.uint8
+    hot, warm, empty = image[60, 100].astype(int), image[200, 250].astype(int), image[10, 300].astype(int)
+    assert hot[0] > 4 * max(hot[1], hot[2])  # the turbo map's top end is red
+    assert warm[1] > max(warm[0], warm[2])  # a tenth of the time: green, the middle of the map
+    assert empty.tolist() == [0, 0, 0]
+    heat.save(tmp_path / "h.png", background=np.full((240, 320, 3), 128, np.uint8))
+    assert cv2.imread(str(tmp_path / "h.png")).shape == (240, 320, 3)

@@ -188,3 +188,17 @@ def test_batch_with_a_bad_analytics_file_stops_before_any_input(shared_data, tmp
               str(tmp_path / "a.yaml"), "--out", str(tmp_path / "out"), "-q")
     assert res.exit_code == 2 and "self-intersecting" in res.output, res.output
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
+
+
+def test_several_sequences_get_one_summary_and_events_file_each(mot15, tmp_path):
+    seqs = tmp_path / "seqs"
+    seqs.mkdir()
+    for name in ("TUD-Campus", "KITTI-13"):
+        (seqs / name).symlink_to(mot15 / name, target_is_directory=True)
+    res = run("track", seqs, "--line", "m:0.5,0,0.5,1", "--summary", tmp_path / "sums.csv", "--events",
+              tmp_path / "events", "-q")
+    assert res.exit_code == 0, res.output
+    for name in ("TUD-Campus", "KITTI-13"):
+        rows = list(csv.reader((tmp_path / "sums.csv" / f"{name}.summary.csv").open()))
+        total = sum(int(r[4]) for r in rows if r[:2] == ["line", "m"] and r[3] == "all")
+        assert total == len((tmp_path / "events" / f"{name}.events.jsonl").read_text().splitlines())
