@@ -1,7 +1,8 @@
 """Files written whole or not at all, output paths checked before any work, and file fingerprints: one
-implementation for every writer in vidgru.
-A leaf module (standard library and :mod:`vidgru.errors`; PyYAML inside :func:`read_yaml`): any stage may import it.
-A leaf module (standard library and :mod:`vidgru.errors` only): any stage may import it.
+implementation for every writer in vidgru, and the one YAML reader.
+
+A leaf module (standard library and :mod:`vidgru.errors`; PyYAML inside :func:`read_yaml`): any stage may
+import it.
 
 Targets that exist and are not regular files (``/dev/null``, a FIFO, a terminal) are written in place: there
 is nothing to replace atomically, and replacing such a node with a regular file would break it.
