@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -91,17 +92,21 @@ def config_options(cls: type, helps: dict[str, str] | None = None, *, skip: tupl
             if dataclasses.is_dataclass(hints[field.name]):
                 continue
             annotation = hints[field.name]
-            args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+            union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+            args = [a for a in typing.get_args(annotation) if a is not type(None)] if union else [annotation]
             base = args[0]
             names = [field.name, *field.metadata.get("aliases", ())]
             flags = ["--" + n.replace("_", "-") for n in names]
             metavar = "PATH" if field.metadata.get("path") else None
             default = field.default
             text = prefix + ((helps or {}).get(field.name) or field.metadata.get("help", ""))
-            text = f"{text} [default: {default}]" if default is not None else text
+            text = f"{text} [default: {default}]" if default not in (None, ()) else text
             if base is bool:
                 f = click.option(*(f"{flag}/--no-{flag[2:]}" for flag in flags), field.name, default=None,
                                  help=text)(f)
+            elif typing.get_origin(base) is tuple:  # a repeatable flag (--line A --line B)
+                f = click.option(*flags, field.name, type=str, multiple=True, default=None,
+                                 help=f"{text} [repeatable]", metavar="TEXT")(f)
             else:
                 f = click.option(*flags, field.name, type=base, default=None, help=text, metavar=metavar)(f)
         return f
@@ -111,7 +116,8 @@ def config_options(cls: type, helps: dict[str, str] | None = None, *, skip: tupl
 
 def _overrides(cls: type, kwargs: dict) -> dict:
     names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in kwargs.items() if k in names}
+    # A repeatable flag not given comes as (): not an override of the config file.
+    return {k: (None if v == () else v) for k, v in kwargs.items() if k in names}
 
 
 CONFIG_HELP = "YAML file with any of these options (flags given here override it)."
@@ -394,10 +400,20 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
       vidgru track rtsp://camera/stream --mot cam.txt
       vidgru track MOT15/train/TUD-Campus --detector file --mot TUD-Campus.txt
       vidgru track MOT15/train --mot runs/        # every sequence; then: vidgru eval-track
+      vidgru track street.mp4 --line "door:100,400,700,400" --zone "crossing:120,300,500,300,520,560,90,560"
+      vidgru track street.mp4 --line "mid:0,0.5,1,0.5" --events events.jsonl --summary counts.json --heatmap h.png
+      vidgru track rtsp://camera/stream --analytics configs/analytics.yaml --events -   # events as they happen
     """
     from tqdm import tqdm
 
-    from vidgru.track.pipeline import TrackOutputs, appearance_embedder, input_name, track_inputs, track_source
+    from vidgru.track.pipeline import (
+        TrackOutputs,
+        analytics_spec_for,
+        appearance_embedder,
+        input_name,
+        track_inputs,
+        track_source,
+    )
     from vidgru.video import is_live_source
 
     cfg = build_config(TrackSettings, config_file, **_overrides(TrackSettings, kwargs))
@@ -412,9 +428,10 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
     if many and show:
         raise click.UsageError("--show works with one source at a time")
     outputs = TrackOutputs.for_inputs(cfg, items)  # ConfigError before any work
-    if not (cfg.mot or cfg.json or cfg.out_video or show):
-        click.echo("note: no --mot, --json, --out-video or --show given: nothing will be saved (tracking anyway)",
-                   err=True)
+    analytics_spec_for(cfg)  # bad lines, zones or analytics file: ConfigError before any work
+    if not (cfg.mot or cfg.json or cfg.out_video or show or cfg.events or cfg.summary or cfg.heatmap):
+        click.echo("note: no --mot, --json, --out-video, --events, --summary, --heatmap or --show given: nothing "
+                   "will be saved (tracking anyway)", err=True)
     detectors: dict = {}
     embedders: list = []
 
@@ -448,6 +465,12 @@ def track(source, webcam, show, config_file, quiet, **kwargs) -> None:
             wrote = f"; wrote {', '.join(summary.written)}" if summary.written else ""
             click.echo(f"{summary.name}: {summary.frames} frames, {summary.tracks} tracks, "
                        f"{summary.frames_per_s:.1f} frames/s{wrote}", err=True)
+            if summary.analytics is not None:
+                for line in summary.analytics.lines:
+                    click.echo(f"  line {line.name}: in {line.total('in')}, out {line.total('out')}", err=True)
+                for zone in summary.analytics.zones:
+                    click.echo(f"  zone {zone.name}: {zone.entries} entries, {zone.exits} exits, max "
+                               f"{zone.max_occupancy} inside", err=True)
     if failures:
         click.echo(f"{failures} of {len(items)} inputs failed" + (f", {incomplete} incomplete" if incomplete else ""),
                    err=True)
@@ -570,7 +593,7 @@ BATCH_SHARED_HELPS = {
 @config_options(ClassifySettings, only=("model", "window_s", "stride_s", "sample_fps", "precision", "batch_size"),
                 prefix="classify: ")
 @config_options(TrackSettings, only=("detector", "classes", "score_threshold", "detect_every", "state_model",
-                                     "appearance", "max_frames"), prefix="track: ")
+                                     "appearance", "max_frames", "line", "zone", "analytics"), prefix="track: ")
 @click.option("--track-config", type=click.Path(dir_okay=False), metavar="PATH",
               help="track: a YAML of `vidgru track` settings (e.g. configs/track.yaml); flags override it.")
 @config_options(ClassifySettings, BATCH_SHARED_HELPS, only=tuple(BATCH_SHARED_HELPS))
@@ -592,6 +615,7 @@ def batch(inputs, config_file, track_config, quiet, **kwargs) -> None:
       vidgru batch videos/ --task classify --out results/
       vidgru batch videos/ --task track --detector torchvision:fasterrcnn_mobilenet_v3_large_320_fpn --out runs/
       vidgru batch videos/ --out results/ --executor ray --ray-address auto
+      vidgru batch videos/ --task track --analytics configs/analytics.yaml --out runs/   # + events, summaries
     """
     from vidgru.batch import run_batch
 

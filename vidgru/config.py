@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from vidgru.choices import PRECISIONS, RUNTIMES, STATE_MODELS  # noqa: F401  (re-exported for old callers)
 from vidgru.errors import ConfigError
+from vidgru.fileio import read_yaml  # noqa: F401  (one YAML reader, shared with the analytics file)
 from vidgru.settings import (  # noqa: F401
     MAX_INT,
     BatchSettings,
@@ -74,6 +75,11 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if origin is tuple:  # a list of strings (a single string is a list of one)
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return tuple(items)
     return value
 
 
@@ -83,42 +89,6 @@ def _coerce_in(file: str | Path, key: str, value: Any, annotation: Any) -> Any:
         return _coerce(key, value, annotation)
     except ConfigError as exc:
         raise ConfigError(f"config {file}: {exc}") from None
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """The mapping in a YAML config file (``yaml.safe_load``: tags that would build Python objects are refused).
-
-    Raises:
-        ConfigError: naming the file: missing, a folder, unreadable, not UTF-8 text, empty, not valid YAML, or
-            not a mapping.
-    """
-    import yaml
-
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"config {path}: is a directory, expected a YAML file")
-    if not p.is_file():
-        raise ConfigError(f"config {path}: no such file")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config {path}: not UTF-8 text (byte {exc.start}); expected a YAML file") from None
-    except OSError as exc:
-        raise ConfigError(f"config {path}: cannot read ({exc.strerror or exc})") from None
-    if not text.strip():
-        raise ConfigError(f"config {path}: file is empty; expected 'key: value' lines")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config {path}: not valid YAML{where} ({' '.join(str(problem).split())})") from None
-    if data is None:  # only comments
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path}: expected a mapping of keys to values, got {type(data).__name__}")
-    return data
 
 
 def _names(cls: type) -> dict[str, str]:
@@ -197,7 +167,7 @@ def build_batch_settings(file: str | Path | None = None, *, track_config: str | 
         for raw_key, value in data.items():
             route(str(raw_key), value, f"config {file}")
     for key, value in flat.items():
-        if value is not None:
+        if value is not None and value != ():  # () is a repeatable flag not given
             route(key, value, "flag")
     classify = build_config(ClassifySettings, None, **sections["classify"][1])
     track = build_config(TrackSettings, track_config, **sections["track"][1])

@@ -1,7 +1,8 @@
 """Files written whole or not at all, output paths checked before any work, and file fingerprints: one
-implementation for every writer in vidgru.
+implementation for every writer in vidgru, and the one YAML reader.
 
-A leaf module (standard library and :mod:`vidgru.errors` only): any stage may import it.
+A leaf module (standard library and :mod:`vidgru.errors`; PyYAML inside :func:`read_yaml`): any stage may
+import it.
 
 Targets that exist and are not regular files (``/dev/null``, a FIFO, a terminal) are written in place: there
 is nothing to replace atomically, and replacing such a node with a regular file would break it.
@@ -21,6 +22,7 @@ import shutil
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from vidgru.errors import ConfigError, VidgruError
 
@@ -285,3 +287,39 @@ def distinct_names(paths: Sequence[str | Path], names: Sequence[str] | None = No
             raise ConfigError(f"{paths[clash[0]]} is given more than once")
         for i in clash:
             out[i] = "_".join(parts[i][-depth:]) if depth <= len(parts[i]) else out[i]
+
+
+def read_yaml(path: str | Path, *, what: str = "config") -> dict[str, Any]:
+    """The mapping in a YAML config file (``yaml.safe_load``: tags that would build Python objects are refused).
+
+    Raises:
+        ConfigError: naming the file: missing, a folder, unreadable, not UTF-8 text, empty, not valid YAML, or
+            not a mapping.
+    """
+    import yaml  # imported here: only the commands that read YAML need it
+
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{what} {path}: is a directory, expected a YAML file")
+    if not p.is_file():
+        raise ConfigError(f"{what} {path}: no such file")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path}: not UTF-8 text (byte {exc.start}); expected a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+    if not text.strip():
+        raise ConfigError(f"{what} {path}: file is empty; expected 'key: value' lines")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{what} {path}: not valid YAML{where} ({' '.join(str(problem).split())})") from None
+    if data is None:  # only comments
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path}: expected a mapping of keys to values, got {type(data).__name__}")
+    return data

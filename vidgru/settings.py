@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from vidgru.choices import (
@@ -303,9 +304,30 @@ class TrackSettings:
     json: str | None = setting(None, "Write JSON Lines, one record per frame ('-' for stdout).", path=True)
     out_video: str | None = setting(None, "Write an annotated mp4 (boxes, IDs, classes, trails).", path=True)
     trail_s: float = setting(1.5, "Seconds of trail drawn behind each track.")
+    line: tuple[str, ...] = setting((), "A counting line 'NAME:x1,y1,x2,y2' in pixels, or fractions of the frame "
+                                        "(all values in [0, 1]). Crossings are 'in' from the left of "
+                                        "x1,y1->x2,y2 to its right (downwards for a line drawn left to right).")
+    zone: tuple[str, ...] = setting((), "A polygon zone 'NAME:x1,y1,x2,y2,x3,y3,...' (pixels or fractions): "
+                                        "occupancy, entries/exits, dwell time.")
+    analytics: str | None = setting(None, "A YAML file of lines, zones, a ground-plane calibration and counting "
+                                          "rules (configs/analytics.yaml); --line/--zone add to it.", path=True)
+    events: str | None = setting(None, "Write analytics events as JSON Lines: line crossings, zone entries and "
+                                       "exits ('-' for stdout); a folder with several inputs.", path=True)
+    summary: str | None = setting(None, "Write the analytics summary (counts per line, direction and class; zone "
+                                        "statistics; speeds) at the end: .json or .csv; a folder with several "
+                                        "inputs.", path=True)
+    heatmap: str | None = setting(None, "Write a PNG heatmap of where tracks went (over the last frame when there "
+                                        "are frames); a folder with several inputs.", path=True)
 
     def __post_init__(self) -> None:
         _check_numbers(self)
+        if not (isinstance(self.line, tuple) and isinstance(self.zone, tuple)):
+            raise ConfigError("line and zone: expected lists of 'NAME:x1,y1,...' strings")
+        if self.summary and Path(self.summary).suffix.lower() not in ("", ".json", ".csv"):
+            raise ConfigError(f"summary {self.summary}: must end in .json or .csv (or name a folder for several "
+                              "inputs)")
+        if self.json == "-" and self.events == "-":
+            raise ConfigError("json and events: only one of them can go to stdout ('-')")
         _check_positive(self, "detect_every", "min_hits", "max_lost_s", "fps", "max_frames", "reconnect_s",
                         allow_none=True)
         _check_not_negative(self, "max_reconnects")
@@ -319,6 +341,16 @@ class TrackSettings:
     @property
     def class_list(self) -> list[str] | None:
         return names_list(self.classes) or None
+
+    @property
+    def has_analytics_shapes(self) -> bool:
+        """Lines, zones or an analytics file given (``vidgru batch`` then writes events and a summary)."""
+        return bool(self.line or self.zone or self.analytics)
+
+    @property
+    def wants_analytics(self) -> bool:
+        """Lines, zones or an analytics file given, or an analytics output asked for."""
+        return bool(self.line or self.zone or self.analytics or self.events or self.summary or self.heatmap)
 
 
 # ------------------------------------------------------------------------------------- train-motion (state model)

@@ -2,7 +2,8 @@
 
 One job per input video, a pure function of (input, task settings) -> output files. Outputs mirror the input
 tree under the output folder (``a/b/c.mp4`` -> ``a/b/c.json`` for ``classify``, ``a/b/c.mot.txt`` +
-``a/b/c.jsonl`` for ``track``, ``a/b/c.annotated.mp4`` with ``out_video``).
+``a/b/c.jsonl`` for ``track``, ``a/b/c.annotated.mp4`` with ``out_video``, ``a/b/c.events.jsonl`` +
+``a/b/c.summary.json`` when the track task has lines, zones or an analytics file).
 
 The jobs run in worker processes (:mod:`vidgru.batch.local`) or Ray tasks (:mod:`vidgru.batch.ray_executor`):
 
@@ -80,9 +81,11 @@ def find_batch_inputs(inputs: Sequence[str | Path]) -> list[BatchInput]:
     return found
 
 
-def output_names(relpath: str, task: str, *, out_video: bool, taken: set[str] | None = None) -> tuple[str, ...]:
+def output_names(relpath: str, task: str, *, out_video: bool, taken: set[str] | None = None,
+                 analytics: bool = False) -> tuple[str, ...]:
     """Output paths (relative to the output folder) of one input: ``a/b/c.mp4`` -> ``a/b/c.json`` (classify)
-    or ``a/b/c.mot.txt`` and ``a/b/c.jsonl`` (track), plus ``a/b/c.annotated.mp4`` with ``out_video``.
+    or ``a/b/c.mot.txt`` and ``a/b/c.jsonl`` (track), plus ``a/b/c.annotated.mp4`` with ``out_video`` and
+    ``a/b/c.events.jsonl`` and ``a/b/c.summary.json`` with ``analytics`` (track only).
     When ``taken`` already holds the stem (``c.mp4`` next to ``c.avi``), the extension is kept: ``c.avi.json``."""
     stem = relpath.rsplit(".", 1)[0] if "." in relpath.rsplit("/", 1)[-1] else relpath
     if taken is not None:
@@ -91,16 +94,19 @@ def output_names(relpath: str, task: str, *, out_video: bool, taken: set[str] | 
     names = [f"{stem}.json"] if task == "classify" else [f"{stem}.mot.txt", f"{stem}.jsonl"]
     if out_video:
         names.append(f"{stem}.annotated.mp4")
+    if analytics and task == "track":
+        names += [f"{stem}.events.jsonl", f"{stem}.summary.json"]
     return tuple(names)
 
 
 def match_outputs(outputs: Sequence[str], files: dict[str, Any]) -> dict[str, Any]:
-    """Job files keyed by kind (``json``, ``mot.txt``, ``jsonl``, ``annotated.mp4``) -> by output name."""
+    """Job files keyed by kind (``json``, ``mot.txt``, ``jsonl``, ``annotated.mp4``, ``events.jsonl``,
+    ``summary.json``) -> by output name (the longest kind a name ends with: ``c.events.jsonl`` is events)."""
     out = {}
     for name in outputs:
-        for kind, value in files.items():
-            if name.endswith("." + kind):
-                out[name] = value
+        kinds = [kind for kind in files if name.endswith("." + kind)]
+        if kinds:
+            out[name] = files[max(kinds, key=len)]
     return out
 
 
@@ -260,9 +266,13 @@ def run_track_job(source: str, cfg: TrackSettings, workdir: Path, *, out_video: 
     files = {"mot.txt": workdir / "tracks.mot.txt", "jsonl": workdir / "tracks.jsonl"}
     if out_video:
         files["annotated.mp4"] = workdir / "annotated.mp4"
+    if cfg.has_analytics_shapes:
+        files["events.jsonl"] = workdir / "events.jsonl"
+        files["summary.json"] = workdir / "summary.json"
     try:
-        summary = track_source(source, cfg, TrackOutputs(files["mot.txt"], files["jsonl"], files.get("annotated.mp4")),
-                               detectors=resources.detectors, embedder=embedder)
+        outputs = TrackOutputs(files["mot.txt"], files["jsonl"], files.get("annotated.mp4"),
+                               events=files.get("events.jsonl"), summary=files.get("summary.json"))
+        summary = track_source(source, cfg, outputs, detectors=resources.detectors, embedder=embedder)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)  # the sinks may have renamed partial files into place
         raise

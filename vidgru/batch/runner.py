@@ -105,8 +105,13 @@ class BatchRunner:
                     "stride_s": k.stride_s, "sample_fps": k.sample_fps, "fps": k.fps,
                     "weights": file_digest(k.weights) if k.weights and Path(k.weights).is_file() else k.weights}
         track = dataclasses.asdict(c.track)
-        for key in ("device", "runtime", "mot", "json", "out_video"):
+        for key in ("device", "runtime", "mot", "json", "out_video", "events", "summary", "heatmap"):
             track.pop(key, None)
+        for key in ("line", "zone", "analytics"):  # kept only when set: records written before them stay valid
+            if not track.get(key):
+                track.pop(key, None)
+        if track.get("analytics") and Path(track["analytics"]).is_file():
+            track["analytics"] = file_digest(track["analytics"])
         # the names these fields had when manifests were first written: old records stay valid
         track["motion"], track["motion_model"] = track.pop("state_model"), track.pop("state_model_file")
         if track.get("motion_model") and Path(track["motion_model"]).is_file():
@@ -120,8 +125,10 @@ class BatchRunner:
         """Build the track task's detector once here, so a bad name or missing weights stops the run with one
         error (ConfigError, DetectorError, WeightsUnavailableError) instead of failing every input alike."""
         from vidgru.detect import create_detector
+        from vidgru.track.pipeline import analytics_spec_for
 
         cfg = self.track_config()
+        analytics_spec_for(cfg)  # a bad --analytics file, --line or --zone: one error before any work
         spec = track_detector_spec(cfg)
         create_detector(spec, classes=cfg.class_list, score_threshold=cfg.score_threshold,
                         min_box_size=cfg.min_box_size, device="cpu", weights=cfg.weights)
@@ -145,7 +152,8 @@ class BatchRunner:
         taken: set[str] = set()
         todo, skipped = [], []
         for i, inp in enumerate(inputs):
-            outputs = output_names(inp.relpath, self.cfg.task, out_video=self.cfg.out_video, taken=taken)
+            outputs = output_names(inp.relpath, self.cfg.task, out_video=self.cfg.out_video, taken=taken,
+                                   analytics=self.cfg.track.has_analytics_shapes)
             try:
                 fp = file_fingerprint(inp.source, content_hash=self.cfg.hash)
             except OSError as exc:

@@ -27,6 +27,7 @@ from vidgru.track.tracker import StateModel, Tracker, TrackerConfig
 from vidgru.types import Detections, Frame, FrameTracks
 
 if TYPE_CHECKING:
+    from vidgru.analytics import Analytics, AnalyticsSpec, AnalyticsSummary
     from vidgru.backbone import Embedder
     from vidgru.detect import Detector
 
@@ -172,22 +173,31 @@ def track_sequence_detections(detections: list[Detections], fps: float, tracker:
 
 @dataclass(frozen=True)
 class TrackOutputs:
-    """Where one input's results go (None: not written): MOTChallenge txt, JSON Lines (``"-"``: stdout) and an
-    annotated mp4."""
+    """Where one input's results go (None: not written): MOTChallenge txt, JSON Lines (``"-"``: stdout), an
+    annotated mp4, and the analytics outputs: events as JSON Lines (``"-"``: stdout), the summary (.json or
+    .csv) and the heatmap PNG."""
 
     mot: str | Path | None = None
     jsonl: str | Path | None = None
     video: str | Path | None = None
+    events: str | Path | None = None
+    summary: str | Path | None = None
+    heatmap: str | Path | None = None
 
     @classmethod
     def for_input(cls, cfg: TrackSettings, name: str, *, many: bool) -> TrackOutputs:
         """The outputs ``cfg`` asks for; with ``many`` inputs its paths are folders holding ``<name>.txt``,
-        ``<name>.jsonl`` and ``<name>.annotated.mp4`` (JSON Lines to stdout stay on stdout)."""
+        ``<name>.jsonl``, ``<name>.annotated.mp4``, ``<name>.events.jsonl``, ``<name>.summary.json`` (or .csv
+        when the folder's name ends in .csv) and ``<name>.heatmap.png`` (JSON Lines to stdout stay on stdout)."""
         if not many:
-            return cls(cfg.mot, cfg.json, cfg.out_video)
+            return cls(cfg.mot, cfg.json, cfg.out_video, cfg.events, cfg.summary, cfg.heatmap)
+        summary_ext = ".csv" if cfg.summary and str(cfg.summary).lower().endswith(".csv") else ".json"
         return cls(Path(cfg.mot) / f"{name}.txt" if cfg.mot else None,
                    cfg.json if cfg.json in (None, "-") else Path(cfg.json) / f"{name}.jsonl",
-                   Path(cfg.out_video) / f"{name}.annotated.mp4" if cfg.out_video else None)
+                   Path(cfg.out_video) / f"{name}.annotated.mp4" if cfg.out_video else None,
+                   cfg.events if cfg.events in (None, "-") else Path(cfg.events) / f"{name}.events.jsonl",
+                   Path(cfg.summary) / f"{name}.summary{summary_ext}" if cfg.summary else None,
+                   Path(cfg.heatmap) / f"{name}.heatmap.png" if cfg.heatmap else None)
 
     @classmethod
     def for_inputs(cls, cfg: TrackSettings, items: list[Any]) -> list[TrackOutputs]:
@@ -200,7 +210,8 @@ class TrackOutputs:
         """
         many = len(items) > 1
         names = [input_name(item) for item in items]
-        if many and (cfg.mot or cfg.out_video or cfg.json not in (None, "-")):
+        if many and (cfg.mot or cfg.out_video or cfg.json not in (None, "-") or cfg.events not in (None, "-")
+                     or cfg.summary or cfg.heatmap):
             names = distinct_names([_input_path(item) for item in items], names)
         outputs = [cls.for_input(cfg, name, many=many) for name in names]
         check_track_outputs(cfg, items, outputs)
@@ -209,7 +220,8 @@ class TrackOutputs:
     @property
     def files(self) -> list[str | Path]:
         """The files asked for (stdout excluded)."""
-        return [p for p in (self.mot, self.jsonl, self.video) if p is not None and str(p) != "-"]
+        return [p for p in (self.mot, self.jsonl, self.video, self.events, self.summary, self.heatmap)
+                if p is not None and str(p) != "-"]
 
 
 def _input_path(item: Any) -> str:
@@ -228,19 +240,21 @@ def check_track_outputs(cfg: TrackSettings, items: list[Any], outputs: list[Trac
         ConfigError: naming the flag and the path (:func:`vidgru.fileio.check_outputs`).
     """
     inputs: list[Any] = [_input_path(item) for item in items if not isinstance(item, int)]
-    inputs += [cfg.weights, cfg.state_model_file]
+    inputs += [cfg.weights, cfg.state_model_file, cfg.analytics]
     from vidgru.detect import detector_kind
 
     spec = cfg.detector or ""
     if detector_kind(spec) in ("file", "onnx") and ":" in spec:
         inputs.append(spec.split(":", 1)[1])  # the det.txt or model file it reads
     kind = "folder" if len(outputs) > 1 else "file"
-    check_outputs([("--mot", cfg.mot, kind), ("--json", cfg.json, kind), ("--out-video", cfg.out_video, kind)],
+    check_outputs([("--mot", cfg.mot, kind), ("--json", cfg.json, kind), ("--out-video", cfg.out_video, kind),
+                   ("--events", cfg.events, kind), ("--summary", cfg.summary, kind), ("--heatmap", cfg.heatmap, kind)],
                   inputs=inputs)
     if len(outputs) > 1:
-        flags = ("--mot", "--json", "--out-video")
+        flags = ("--mot", "--json", "--out-video", "--events", "--summary", "--heatmap")
         check_outputs([(flag, path, "file") for out in outputs
-                       for flag, path in zip(flags, (out.mot, out.jsonl, out.video), strict=True)], inputs=inputs)
+                       for flag, path in zip(flags, (out.mot, out.jsonl, out.video, out.events, out.summary,
+                                                     out.heatmap), strict=True)], inputs=inputs)
 
 
 @dataclass(frozen=True)
@@ -257,10 +271,91 @@ class TrackSummary:
     stopped: bool = False
     incomplete: str | None = None
     written: tuple[str, ...] = ()
+    analytics: AnalyticsSummary | None = None
 
     @property
     def frames_per_s(self) -> float:
         return self.frames / max(self.seconds, 1e-9)
+
+
+def analytics_spec_for(cfg: TrackSettings) -> AnalyticsSpec | None:
+    """What the analytics stage measures for ``cfg`` (``--line``, ``--zone``, ``--analytics``), or None when no
+    analytics is asked for; an analytics output without lines or zones still gets speeds and the heatmap.
+
+    Raises:
+        ConfigError: a bad line, zone or analytics file (checked before any input is opened).
+    """
+    if not cfg.wants_analytics:
+        return None
+    from vidgru.analytics import AnalyticsSpec, analytics_spec
+
+    return analytics_spec(cfg.line, cfg.zone, cfg.analytics) or AnalyticsSpec()
+
+
+class _AnalyticsOutputs:
+    """The analytics stage of one input and its outputs: events as they happen, the heatmap, the summary."""
+
+    def __init__(self, spec: AnalyticsSpec, outputs: TrackOutputs, size: tuple[int, int] | None, fps: float,
+                 forget_s: float) -> None:
+        from vidgru.analytics import Analytics
+        from vidgru.analytics.heatmap import Heatmap
+
+        self.analytics: Analytics = Analytics(spec, frame_size=size, forget_s=forget_s)  # ConfigError: geometry
+        self.outputs = outputs
+        if outputs.heatmap and size is None:
+            raise VidgruError("--heatmap: the frame size of this input is unknown (no images, no size in "
+                              "seqinfo.ini)")
+        self.heatmap = Heatmap(size) if outputs.heatmap and size is not None else None
+        self.frame_s = 1.0 / fps if fps else 0.0
+        self.events = None
+        self.background = None  # the last frame (H, W, 3) RGB, under the heatmap
+
+    def open(self, stack: contextlib.ExitStack) -> list:
+        from vidgru.sinks import JsonlSink
+
+        if self.outputs.events:
+            self.events = stack.enter_context(JsonlSink(self.outputs.events))
+            return [self.events]
+        return []
+
+    def update(self, ft: FrameTracks, image: np.ndarray | None = None) -> None:
+        from vidgru.analytics import anchor_points
+
+        self._write(self.analytics.update(ft))
+        if self.heatmap is not None:
+            self.heatmap.add(anchor_points(ft.tracks, self.analytics.spec.anchor), seconds=self.frame_s)
+            self.background = image if image is not None else self.background
+
+    def _write(self, events: list) -> None:
+        if self.events is not None:
+            for event in events:
+                self.events.write_record(event.to_dict())
+
+    def finish(self) -> tuple[AnalyticsSummary, list[str]]:
+        """Write the events of the end of the input, the summary and the heatmap; return the summary and the
+        files written."""
+        from vidgru.analytics.events import SUMMARY_CSV_HEADER
+        from vidgru.fileio import strict_json, write_text_atomic
+
+        self._write(self.analytics.finish())
+        summary = self.analytics.summary()
+        written = []
+        if self.outputs.summary:
+            path = self.outputs.summary
+            if str(path).lower().endswith(".csv"):
+                import csv
+                import io
+
+                buf = io.StringIO()
+                csv.writer(buf).writerows([SUMMARY_CSV_HEADER, *summary.csv_rows()])
+                write_text_atomic(path, buf.getvalue())
+            else:
+                write_text_atomic(path, strict_json(summary.to_dict(), indent=1) + "\n")
+            written.append(str(path))
+        if self.heatmap is not None:
+            self.heatmap.save(self.outputs.heatmap, background=self.background)
+            written.append(str(self.outputs.heatmap))
+        return summary, written
 
 
 def track_inputs(source: str | int) -> list[Any]:
@@ -332,6 +427,7 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
         VidgruError: unreadable input, a bad detector, no frames to draw or show for an image-less sequence, an
             output that cannot be written.
     """
+    from vidgru.analytics.draw import draw_analytics
     from vidgru.detect import check_spec
     from vidgru.mot import MotSequence
     from vidgru.sinks import LiveWindow, MotSink, TrackJsonlSink, TrailHistory, VideoSink, draw_tracks
@@ -340,6 +436,9 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
     name = input_name(item)
     spec = detector_spec_for(cfg, item)
     check_spec(spec)  # a wrong --detector is reported before the input is opened
+    analytics_spec = analytics_spec_for(cfg)  # and bad lines, zones or analytics files
+    stage: _AnalyticsOutputs | None = None
+    analytics_summary, analytics_written = None, []
     detectors = {} if detectors is None else detectors
     is_seq = isinstance(item, MotSequence)
     frames_done, ids, stopped, incomplete = 0, set(), False, None
@@ -353,22 +452,29 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
         found.reset()
         return found
 
-    def open_sinks(stack: contextlib.ExitStack) -> list:
+    def open_sinks(stack: contextlib.ExitStack, size: tuple[int, int] | None, fps: float) -> list:
+        nonlocal stage
+        if analytics_spec is not None:  # bad geometry for this frame size fails here, before any file
+            stage = _AnalyticsOutputs(analytics_spec, outputs, size, fps, cfg.max_lost_s)
         opened = []
         if outputs.mot:
             opened.append(stack.enter_context(MotSink(outputs.mot)))
         if outputs.jsonl:
             opened.append(stack.enter_context(TrackJsonlSink(outputs.jsonl)))
+        if stage is not None:
+            files.extend(stage.open(stack))
         files.extend(opened)
         return opened
 
     def written() -> tuple[str, ...]:
-        return tuple(str(f.path) for f in files if f.kept)
+        return tuple(str(f.path) for f in files if f.kept) + tuple(analytics_written)
 
-    def record(ft: FrameTracks, sinks: list) -> None:
+    def record(ft: FrameTracks, sinks: list, image: np.ndarray | None = None) -> None:
         nonlocal frames_done
         for sink in sinks:
             sink.write(ft)
+        if stage is not None:
+            stage.update(ft, image)
         ids.update(t.track_id for t in ft.tracks)
         frames_done += 1
         if progress is not None:
@@ -389,7 +495,8 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
                 dets = [detector.at(i) for i in range(n)]
                 fps = cfg.fps or item.fps
                 tracker = build_tracker(cfg, spec, fps=fps)
-                sinks = open_sinks(stack)
+                size = (item.width, item.height) if item.width and item.height else None
+                sinks = open_sinks(stack, size, fps)
                 for ft in track_sequence_detections(dets, fps, tracker):
                     record(ft, sinks)
 
@@ -406,7 +513,7 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
                 tracker = build_tracker(cfg, spec, fps=fps)
                 app = embedder() if cfg.appearance and embedder is not None else None
                 window = stack.enter_context(LiveWindow(f"vidgru track - {name}")) if show else None
-                sinks = open_sinks(stack)
+                sinks = open_sinks(stack, (video.info.width, video.info.height), fps)
                 writer = stack.enter_context(VideoSink(outputs.video, fps)) if outputs.video else None
                 if writer is not None:
                     files.append(writer)
@@ -419,13 +526,15 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
                     for frame, ft in track_frames(video, detector, tracker, embedder=app,
                                                   detect_every=cfg.detect_every,
                                                   batch_size=1 if live else detect_batch):
-                        record(ft, sinks)
+                        record(ft, sinks, frame.image)
                         if writer or window:
                             now = time.perf_counter()
                             rate = 0.9 * rate + 0.1 / max(now - tick, 1e-6) if rate else 1.0 / max(now - tick, 1e-6)
                             tick = now
                             trails.update(ft)
                             image = draw_tracks(frame.image, ft, trails, fps=rate if window else None)
+                            if stage is not None:
+                                image = draw_analytics(image, stage.analytics, in_place=True)
                             if writer:
                                 writer.write(image)
                             if window and not window.show(image):
@@ -441,9 +550,12 @@ def track_source(item: Any, cfg: TrackSettings, outputs: TrackOutputs, *, detect
                     if not (keep_partial and frames_done and not live):
                         raise
                     incomplete = f"{exc}; kept the results of the {frames_done} frames before it"
+            if stage is not None:  # the input ended (or a live one was stopped): the analytics outputs
+                analytics_summary, analytics_written = stage.finish()
     except (VidgruError, KeyboardInterrupt) as exc:
         kept = written()
         if kept:
             exc.add_note(f"kept the results of the first {frames_done} frames in {', '.join(kept)}")
         raise
-    return TrackSummary(name, frames_done, len(ids), time.perf_counter() - t0, stopped, incomplete, written())
+    return TrackSummary(name, frames_done, len(ids), time.perf_counter() - t0, stopped, incomplete, written(),
+                        analytics_summary)
