@@ -225,14 +225,8 @@ class _NumpyNet:
         self.w2, self.b2 = g["head.2.weight"].T.copy(), g["head.2.bias"]
 
     def __call__(self, x: np.ndarray, h: np.ndarray):
-        return self.step(np.concatenate([x.astype(np.float32), h], axis=1))
-
-    def step(self, xh: np.ndarray):
-        """One step from the input and hidden state side by side, ``xh`` (N, I + H) float32 -> (residuals (N, 8),
-        log error scale (N, 4), h' (N, H))."""
         H = self.hidden_size
-        h = xh[:, xh.shape[1] - H:]
-        gates = xh @ self.w
+        gates = np.concatenate([x.astype(np.float32), h], axis=1) @ self.w
         gates += self.b
         rz = _sigmoid(gates[:, : 2 * H])
         n = np.tanh(gates[:, 2 * H: 3 * H] + rz[:, :H] * gates[:, 3 * H:])
@@ -349,61 +343,9 @@ class GruBank:
         if self.config.crowd:
             crowd = self._crowd(self.state[0], self._predicted_xyxy if len(self._predicted_xyxy) == n else None)
         self._predicted_xyxy = np.zeros((0, 4))  # the state moves on: predict() converts again
-        self._step(z, observed, score, gap_s, crowd)
+        self.smoothed, self.state, self.log_scale, self.h = filter_step(
+            self.net, self.state, z, observed, score, np.full(n, self.dt_s), gap_s, self.h, self.config, crowd=crowd)
         self.unseen_s = np.where(observed > 0, 0.0, gap_s)
-
-    def _step(self, z: np.ndarray, observed: np.ndarray, score: np.ndarray, gap_s: np.ndarray,
-              crowd: np.ndarray | None) -> None:
-        """:func:`filter_step` for every track, fused: the same equations with a third of the numpy calls
-        (written into preallocated arrays), because at a few tracks per frame the calls, not the arithmetic,
-        are the cost."""
-        cfg, net = self.config, self.net
-        pos, vel, p_pp, p_pv, p_vv = self.state
-        n, n_in = len(pos), cfg.input_dim
-        wh = pos[:, 2:4]
-        # GRU input, written straight into the [x | h] buffer of the cell's one product.
-        xh = np.empty((n, n_in + net.hidden_size), np.float32)
-        inn = np.empty((n, 4))
-        np.subtract(z[:, :2], pos[:, :2], out=inn[:, :2])
-        inn[:, :2] /= wh
-        np.divide(z[:, 2:4], wh, out=inn[:, 2:4])
-        np.log(inn[:, 2:4], out=inn[:, 2:4])
-        np.clip(inn, -MAX_INNOVATION, MAX_INNOVATION, out=inn)
-        inn *= observed[:, None]
-        xh[:, 0:4] = inn
-        xh[:, 4] = observed
-        xh[:, 5] = score * observed
-        xh[:, 6] = self.dt_s * cfg.dt_scale
-        xh[:, 7] = np.clip(gap_s, 0.0, MAX_GAP_S)
-        xh[:, 8:12] = np.clip(vel / np.tile(wh, 2), -MAX_INNOVATION, MAX_INNOVATION)
-        if cfg.crowd:
-            xh[:, 12] = crowd
-        xh[:, n_in:] = self.h
-        # Kalman update with the detection (rows without one keep the prediction: gain 0).
-        var = p_pp + (cfg.std_position * pos[:, 3:4]) ** 2
-        k_p = p_pp / var
-        k_p *= observed[:, None]
-        k_v = p_pv / var
-        k_v *= observed[:, None]
-        delta = z - pos
-        gain = 1.0 - k_p
-        pos_u, vel_u = pos + k_p * delta, vel + k_v * delta
-        p_pp, p_pv, p_vv = gain * p_pp, gain * p_pv, p_vv - k_v * p_pv
-        # The GRU's corrections, in box sizes, then the prediction for the next frame.
-        residual, self.log_scale, self.h = net.step(xh)
-        np.clip(residual, -MAX_RESIDUAL, MAX_RESIDUAL, out=residual)
-        size = np.tile(pos_u[:, 2:4], 2)
-        pos_u += residual[:, :4] * size
-        np.maximum(pos_u[:, 2:4], 1.0, out=pos_u[:, 2:4])
-        vel_u += residual[:, 4:] * size
-        h2 = pos_u[:, 3:4] ** 2
-        nxt = pos_u + vel_u
-        np.maximum(nxt[:, 2:4], 1.0, out=nxt[:, 2:4])
-        p_pp = p_pp + 2 * p_pv + p_vv + cfg.std_position ** 2 * h2
-        p_pv = p_pv + p_vv
-        p_vv = p_vv + cfg.std_velocity ** 2 * h2
-        self.smoothed = pos_u
-        self.state = (nxt, vel_u, p_pp, p_pv, p_vv)
 
     @staticmethod
     def _crowd(boxes_cxcywh: np.ndarray, boxes_xyxy: np.ndarray | None = None) -> np.ndarray:
