@@ -20,13 +20,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shots_data import TRAIN, read_truth  # noqa: E402
 
 
-def embed_folder(folder: Path, embedder, sample_fps: float) -> list[tuple[dict, np.ndarray, np.ndarray]]:
-    """(truth record, timestamps (N,), embeddings (N, D)) per clip of ``folder``, cached as ``<clip>.npz``."""
+def embed_folder(folder: Path, embedder, sample_fps: float, *, cached_only: bool = False
+                 ) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """(truth record, timestamps (N,), embeddings (N, D)) per clip of ``folder``, cached as ``<clip>.npz``
+    (``cached_only``: only the clips already embedded)."""
     from vidgru.classify import embed_video
 
     out = []
     for record in read_truth(folder):
         cache = folder / (record["file"] + f".{sample_fps:g}fps.npz")
+        if cached_only and not cache.is_file():
+            continue
         if cache.is_file():
             z = np.load(cache)
             t, e = z["t"], z["e"]
@@ -45,6 +49,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--embed-only", action="store_true")
+    ap.add_argument("--cached-only", action="store_true", help="train on the clips embedded so far")
     args = ap.parse_args()
 
     from vidgru.classify import ClipClassifier
@@ -53,10 +58,13 @@ def main() -> None:
     from vidgru.train.shots import frame_targets, train_shot_net
     from vidgru.types import EmbedderSpec
 
+    import torch
+
+    torch.set_num_threads(1)  # a small GRU: more threads only contend
     clf = ClipClassifier.from_path(None, device="cpu", runtime="auto")
     embedder = clf.embedder
     t0 = time.time()
-    clips = embed_folder(args.train_dir, embedder, clf.sample_fps)
+    clips = embed_folder(args.train_dir, embedder, clf.sample_fps, cached_only=args.cached_only)
     print(f"embedded {len(clips)} clips in {time.time() - t0:.0f} s", flush=True)
     if args.embed_only:
         return

@@ -68,7 +68,7 @@ def change_features(embeddings: np.ndarray, *, appearance_dim: int, motion: Moti
     Args:
         embeddings: (N, D) float32, appearance then motion descriptors, one row per sampled frame in order.
         appearance_dim: how many leading columns are the pooled appearance embedding.
-        motion: the motion descriptors' spec (None when there are none: those features are then neutral).
+        motion: the motion descriptors' spec (None when there are none: those features are then 0).
         black: (appearance_dim,) the appearance embedding of an all-black frame.
     """
     n = len(embeddings)
@@ -86,7 +86,7 @@ def change_features(embeddings: np.ndarray, *, appearance_dim: int, motion: Moti
     feats[:, 6] = unit @ black_unit.astype(np.float32)
     norms = np.linalg.norm(app, axis=1)
     feats[:, 7] = norms / max(float(np.median(norms)) if n else 1.0, _EPS)
-    feats[:, 8:14] = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    # without motion descriptors the frame-pair columns stay 0: no evidence of continuation, so no veto on a cut
     if motion is not None:
         desc = embeddings[:, appearance_dim:]
         gaps = list(motion.gaps)
