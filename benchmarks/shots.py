@@ -157,6 +157,8 @@ def evaluate(name: str, items, vid: Vidgru, transnet: TransNet) -> None:
         results["PySceneDetect content"] = pyscenedetect(path, "content")
         results["PySceneDetect adaptive"] = pyscenedetect(path, "adaptive")
         results["TransNetV2"] = transnet.run(path)
+        print(f"{path.name}: truth {[round(t, 2) for t in truth]} " + "; ".join(
+            f"{m}: {[round(p, 2) for p in pred]}" for m, (pred, _) in results.items()), file=sys.stderr, flush=True)
         for m, (pred, seconds) in results.items():
             tp = match(pred, truth)
             st = stats[m]

@@ -25,6 +25,7 @@ FEATURE_NAMES = ("change_1", "change_2", "change_4", "change_next_1", "change_ne
                  "blackness", "norm_ratio", "best_shift_1", "best_shift_2", "tracked_1", "fit_1", "tracked_2",
                  "fit_2", "local_change_ratio")
 DARK_SIMILARITY = 0.8  # cosine similarity to a black frame's embedding from which a frame counts as black
+MAX_BLACK_S = 2.0  # a longer run of black frames is a dark shot, not the black of a fade
 _EPS = 1e-6
 
 
@@ -120,8 +121,9 @@ def detect_rules(features: np.ndarray, timestamps_s: np.ndarray) -> list[Boundar
     - a **cut** at frame i: its appearance change from frame i - 1 is large (cosine distance >= 0.25), at least
       2.5 times the median change of the 8 frames on each side, and the frame-pair descriptors find no
       continuation (best shift correlation below 0.5);
-    - a **fade**: a run of black frames (cosine similarity to a black frame's embedding >= 0.8) with content on
-      both sides; the boundary is put at the run's centre, cuts inside it dropped.
+    - a **fade**: a run of black frames (cosine similarity to a black frame's embedding >= 0.8, at most 2 s
+      long: a longer one is a dark shot) with content on both sides; the boundary is put at the run's centre,
+      and no cut is looked for during the darkening and brightening around it.
 
     Dissolves are left to the learned detector (a gradual change looks too much like fast camera motion for a
     fixed rule). Returns boundaries in time order.
@@ -129,7 +131,7 @@ def detect_rules(features: np.ndarray, timestamps_s: np.ndarray) -> list[Boundar
     n = len(features)
     out: list[Boundary] = []
     dark = features[:, 6] >= DARK_SIMILARITY
-    fade_spans = []
+    quiet = np.zeros(n, bool)  # frames of a fade (or a fade-in/out at either end): no cut is looked for there
     i = 0
     while i < n:
         if not dark[i]:
@@ -138,22 +140,20 @@ def detect_rules(features: np.ndarray, timestamps_s: np.ndarray) -> list[Boundar
         j = i
         while j + 1 < n and dark[j + 1]:
             j += 1
-        if i > 0 and j < n - 1:  # content before and after: a fade between shots (not a fade-in or fade-out)
+        if timestamps_s[j] - timestamps_s[i] <= MAX_BLACK_S:  # longer: a dark shot, whose edges may be cuts
             lo, hi = i, j
             while lo > 1 and features[lo - 1, 6] > features[lo - 2, 6] + 0.02:  # the darkening before the run
                 lo -= 1
             while hi < n - 2 and features[hi + 1, 6] > features[hi + 2, 6] + 0.02:  # the brightening after it
                 hi += 1
-            fade_spans.append((lo - 1, hi + 1))
-            centre = 0.5 * (timestamps_s[i] + timestamps_s[j])
-            out.append(Boundary(float(centre), "fade", 1.0))
+            quiet[max(lo - 1, 0): hi + 2] = True
+            if i > 0 and j < n - 1:  # content before and after: a fade between shots
+                out.append(Boundary(float(0.5 * (timestamps_s[i] + timestamps_s[j])), "fade", 1.0))
         i = j + 1
     change, shift = features[:, 0], features[:, 8]
     around = _local_median(change, 8)
     for i in range(1, n):
-        if change[i] < 0.25 or change[i] < 2.5 * around[i] or shift[i] >= 0.5:
-            continue
-        if dark[i] or dark[i - 1] or any(a <= i <= b for a, b in fade_spans):
+        if change[i] < 0.25 or change[i] < 2.5 * around[i] or shift[i] >= 0.5 or quiet[i]:
             continue
         out.append(Boundary(float(0.5 * (timestamps_s[i - 1] + timestamps_s[i])), "cut",
                             float(min(1.0, change[i] / 0.5))))
