@@ -191,6 +191,30 @@ def test_frame_targets_mark_the_frames_a_transition_changes():
     assert y.tolist() == [0, 0, 0, 1, 0, 3, 3, 0]
 
 
+# ----------------------------------------------------------------------------------------- the learned model
+
+
+def test_a_shot_model_checkpoint_describes_itself_and_bad_files_say_so(tmp_path):
+    pytest.importorskip("torch")
+    from vidgru.errors import CheckpointError
+    from vidgru.shots.model import LearnedShotDetector, ShotCheckpoint, load_shot_model, save_shot_model
+    from vidgru.train.shots import train_shot_net
+    from vidgru.types import EmbedderSpec
+
+    rng = np.random.default_rng(5)
+    xs = [rng.normal(size=(20, 7)).astype(np.float32) for _ in range(3)]
+    ys = [np.zeros(20, np.int64) for _ in range(3)]
+    cfg, state, mean, std = train_shot_net(xs, ys, epochs=1, crop=8)
+    spec = EmbedderSpec("mobilenet_v2", "IMAGENET1K_V1", 1460, 1280, 1, MotionSpec(flow=True).to_dict())
+    save_shot_model(tmp_path / "m.pt", ShotCheckpoint(cfg, state, mean, std, spec, 8.0, 0.5, {"clips": 3}))
+    back = load_shot_model(tmp_path / "m.pt")
+    assert back.backbone == spec and back.sample_fps == 8.0 and back.training == {"clips": 3}
+    assert LearnedShotDetector(back).probabilities(xs[0]).shape == (20, 4)
+    (tmp_path / "bad.pt").write_text("not a model")
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        load_shot_model(tmp_path / "bad.pt")
+
+
 # ---------------------------------------------------------------------------------------- settings and CLI
 
 
