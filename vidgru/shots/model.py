@@ -139,4 +139,5 @@ class LearnedShotDetector:
         inputs = model_inputs(embeddings, appearance_dim=spec.appearance_dim or spec.embed_dim, motion=self.motion,
                               black=black)
         probs = self.probabilities(inputs)
-        return boundaries_from_probabilities(probs, timestamps_s, threshold=self.ckpt.threshold)
+        return boundaries_from_probabilities(probs, timestamps_s, threshold=self.ckpt.threshold,
+                                             appearance=embeddings[:, : spec.appearance_dim or spec.embed_dim])
