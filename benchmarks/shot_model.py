@@ -50,7 +50,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--embed-only", action="store_true")
     ap.add_argument("--cached-only", action="store_true", help="train on the clips embedded so far")
+    ap.add_argument("--exclude-sources", default="", help="comma-separated source names: leave out every clip "
+                                                          "with a shot from one of them (e.g. for their licence)")
     args = ap.parse_args()
+
+    import torch
 
     from vidgru.classify import ClipClassifier
     from vidgru.shots import black_embedding
@@ -58,13 +62,13 @@ def main() -> None:
     from vidgru.train.shots import frame_targets, train_shot_net
     from vidgru.types import EmbedderSpec
 
-    import torch
-
     torch.set_num_threads(1)  # a small GRU: more threads only contend
     clf = ClipClassifier.from_path(None, device="cpu", runtime="auto")
     embedder = clf.embedder
     t0 = time.time()
     clips = embed_folder(args.train_dir, embedder, clf.sample_fps, cached_only=args.cached_only)
+    excluded = {name.strip() for name in args.exclude_sources.split(",") if name.strip()}
+    clips = [c for c in clips if not excluded & set(c[0]["sources"])]
     print(f"embedded {len(clips)} clips in {time.time() - t0:.0f} s", flush=True)
     if args.embed_only:
         return
@@ -83,7 +87,8 @@ def main() -> None:
     save_shot_model(args.out, ShotCheckpoint(
         cfg, state, mean, std, EmbedderSpec.from_dict(embedder.identity), clf.sample_fps, 0.5,
         training={"recipe": "benchmarks/shot_model.py", "clips": len(clips), "boundaries": kinds,
-                  "sources": [name for name, _ in TRAIN], "epochs": args.epochs, "seed": args.seed}))
+                  "sources": [name for name, _ in TRAIN if name not in excluded], "epochs": args.epochs,
+                  "seed": args.seed}))
     print(f"wrote {args.out}")
 
 
