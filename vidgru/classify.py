@@ -212,6 +212,8 @@ class ClipClassifier:
         weights: backbone weights override (a path), e.g. when the model used custom weights.
         device, precision, runtime, batch_size: passed to the embedder (see
             :func:`~vidgru.backbone.create_embedder`).
+        shot_detector, shot_model, tags, tag_threshold: shots and content tags (:class:`~vidgru.shots.ShotFinder`);
+            with the defaults (``none``, no tags) the whole video is one shot, as before shots existed.
     """
 
     def __init__(
