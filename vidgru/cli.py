@@ -191,7 +191,7 @@ def _print_result(result, top_k: int, out=None) -> None:
         for seg in result.segments:
             echo(f"  {seg.start_s:7.2f}s  {seg.end_s:7.2f}s  {seg.label:<16} {seg.score:.2f}")
         return
-    echo(f"  {'shot':>4}  {'start':>8}  {'end':>8}  {'begins':<8}  {'camera motion':<32} tags")
+    echo(f"  {'shot':>4}  {'start':>8}  {'end':>8}  {'begins':<8}  {'label (segments in the shot)':<32} tags")
     for k, shot in enumerate(shots, 1):
         motion = ", ".join(f"{s.label} {s.score:.2f}" for s in result.segments
                            if shot.start_s - 1e-6 <= s.start_s and s.end_s <= shot.end_s + 1e-6) or "-"
