@@ -79,7 +79,7 @@ def test_classify_writes_csv_and_annotated_video(untrained_model, repo_root, tmp
                                    "--out-video", str(out_mp4), "-q"])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(out_csv.open()))
-    assert rows[0]["kind"] == "clip" and {r["kind"] for r in rows} == {"clip", "segment", "window"}
+    assert rows[0]["kind"] == "clip" and {r["kind"] for r in rows} == {"clip", "shot", "segment", "window"}
     with VideoSource(out_mp4) as src:
         assert (src.info.width, src.info.height) == (320, 240)
         assert sum(1 for _ in src) == 60

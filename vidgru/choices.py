@@ -16,3 +16,6 @@ BACKBONE_NAMES = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "r
                   "efficientnet_b0", "regnet_y_400mf", "convnext_tiny")
 HEADS = ("gru", "mean")  # clip-model heads (vidgru.temporal)
 POOLINGS = ("last", "mean", "attention")  # how the clip GRU's outputs become one vector
+# Shot-boundary detectors (vidgru.shots): the shipped GRU when installed, else the parameter-free rules; or
+# either one; "none" treats the whole video as one shot.
+SHOT_DETECTORS = ("auto", "learned", "rules", "none")

@@ -10,6 +10,7 @@ within one stride of where the content changes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,11 +24,12 @@ from vidgru.errors import CheckpointError, ConfigError, VideoOpenError, VidgruEr
 from vidgru.fileio import check_outputs, distinct_names
 from vidgru.motion_features import MotionSpec
 from vidgru.paths import CLIP_MODEL, shipped_model
-from vidgru.settings import ClassifySettings
-from vidgru.types import ClipResult, Frame, Segment, VideoInfo, WindowPrediction
+from vidgru.settings import ClassifySettings, ShotsSettings
+from vidgru.types import ClipResult, Frame, Segment, Shot, ShotList, VideoInfo, WindowPrediction
 
 if TYPE_CHECKING:  # torch is imported when a model is loaded, not with this module (batch decode workers use it)
     from vidgru.backbone import Embedder
+    from vidgru.shots import ShotFinder
     from vidgru.temporal import ClipCheckpoint
 
 log = logging.getLogger(__name__)
@@ -210,6 +212,8 @@ class ClipClassifier:
         weights: backbone weights override (a path), e.g. when the model used custom weights.
         device, precision, runtime, batch_size: passed to the embedder (see
             :func:`~vidgru.backbone.create_embedder`).
+        shot_detector, shot_model, tags, tag_threshold: shots and content tags (:class:`~vidgru.shots.ShotFinder`);
+            with the defaults (``none``, no tags) the whole video is one shot, as before shots existed.
     """
 
     def __init__(
@@ -225,6 +229,10 @@ class ClipClassifier:
         runtime: str = "auto",
         batch_size: int = 32,
         embedder: Embedder | None = None,
+        shot_detector: str = "none",
+        shot_model: str | None = None,
+        tags: bool = False,
+        tag_threshold: float = 0.1,
     ) -> None:
         from vidgru.backbone import create_embedder, resolve_device
 
@@ -252,6 +260,12 @@ class ClipClassifier:
         self.embedder = embedder
         self.device = resolve_device(device)
         self.net = checkpoint.build(self.device)
+        self.shots: ShotFinder | None = None
+        if shot_detector != "none" or tags:
+            from vidgru.shots import ShotFinder
+
+            self.shots = ShotFinder(embedder, detector=shot_detector, model=shot_model, tags=tags,
+                                    tag_threshold=tag_threshold)
 
     @classmethod
     def from_path(cls, path: str | Path | None, **kwargs) -> ClipClassifier:
@@ -272,8 +286,25 @@ class ClipClassifier:
         return out
 
     def classify_embedded(self, video: EmbeddedVideo) -> ClipResult:
+        """The classification of an embedded video. With a shot finder, windows and segments are made shot by
+        shot, so that no window averages frames from both sides of a cut and no segment spans one."""
         duration = video.duration_s
-        windows = self.predict_windows(video.timestamps_s, video.embeddings, duration)
+        shots = (self.shots.find(video.timestamps_s, video.embeddings, duration) if self.shots is not None
+                 else [Shot(0.0, duration)])
+        windows: list[WindowPrediction] = []
+        segments: list[Segment] = []
+        for k, shot in enumerate(shots):
+            inside = video.timestamps_s >= shot.start_s
+            if k < len(shots) - 1:
+                inside &= video.timestamps_s < shot.end_s
+            if not inside.any():
+                continue
+            length = shot.end_s - shot.start_s  # windows and segments in the shot's own time, then shifted
+            own = self.predict_windows(video.timestamps_s[inside] - shot.start_s, video.embeddings[inside], length)
+            windows += [dataclasses.replace(w, start_s=w.start_s + shot.start_s, end_s=w.end_s + shot.start_s)
+                        for w in own]
+            segments += [dataclasses.replace(s, start_s=s.start_s + shot.start_s, end_s=s.end_s + shot.start_s)
+                         for s in merge_segments(own, length)]
         if not windows:
             raise ConfigError(f"{video.source}: no frames to classify")
         mean = np.mean([w.scores for w in windows], axis=0)
@@ -284,9 +315,10 @@ class ClipClassifier:
             score=float(mean[k]),
             scores={name: float(p) for name, p in zip(self.class_names, mean)},
             windows=windows,
-            segments=merge_segments(windows, duration),
+            segments=segments,
             frames_used=len(video.timestamps_s),
             duration_s=duration,
+            shots=shots,
         )
 
     def classify(self, source: str, *, fps: float | None = None, progress=None) -> ClipResult:
@@ -325,11 +357,18 @@ class ClipClassifier:
                                        self.class_names[k], float(p[k]), p)
 
 
+def shot_caption(shots: Sequence[Shot], k: int) -> str:
+    """``shot 2/5: parrot 0.61, perch 0.12`` for shot ``k`` (0-based) of ``shots``."""
+    tags = ", ".join(f"{t.label} {t.score:.2f}" for t in shots[k].tags[:2])
+    return f"shot {k + 1}/{len(shots)}" + (f": {tags}" if tags else "")
+
+
 def write_label_video(source: str, segments: Sequence[Segment], duration_s: float, target: str | Path, *,
-                      fps: float | None = None, strict: bool = True) -> int:
+                      fps: float | None = None, strict: bool = True, shots: Sequence[Shot] = ()) -> int:
     """Draw the current segment's label and score (and a position bar) on every frame of ``source`` into the mp4
-    ``target``; returns the frames written. The file appears whole or not at all. ``strict=False``: a source
-    that is truncated (already reported) gives the video of the frames that decode, without an error."""
+    ``target``, and with ``shots`` the current shot's number and tags; returns the frames written. The file
+    appears whole or not at all. ``strict=False``: a source that is truncated (already reported) gives the video
+    of the frames that decode, without an error."""
     from vidgru.sinks import VideoSink, draw_label
     from vidgru.video import VideoSource
 
@@ -337,14 +376,18 @@ def write_label_video(source: str, segments: Sequence[Segment], duration_s: floa
         raise ConfigError(f"{source}: no segments to draw")
     frames = 0
     with VideoSource(source, fps=fps) as src, VideoSink(target, src.info.fps) as sink:
-        seg_i = 0
+        seg_i = shot_i = 0
         try:
             for frame in src:
                 while seg_i < len(segments) - 1 and frame.timestamp_s >= segments[seg_i].end_s:
                     seg_i += 1
+                while shot_i < len(shots) - 1 and frame.timestamp_s >= shots[shot_i].end_s:
+                    shot_i += 1
                 seg = segments[seg_i]
-                sink.write(draw_label(frame.image, f"{seg.label} {seg.score:.2f}",
-                                      progress=frame.timestamp_s / max(duration_s, 1e-6)))
+                text = f"{seg.label} {seg.score:.2f}"
+                if shots:
+                    text = f"{shot_caption(shots, shot_i)} | {text}"
+                sink.write(draw_label(frame.image, text, progress=frame.timestamp_s / max(duration_s, 1e-6)))
                 frames += 1
         except VideoOpenError:
             if strict or not frames:
@@ -360,7 +403,8 @@ def classifier_for(cfg: ClassifySettings) -> ClipClassifier:
     weights, device, precision, runtime and batch size."""
     return ClipClassifier.from_path(
         cfg.model, window_s=cfg.window_s, stride_s=cfg.stride_s, sample_fps=cfg.sample_fps, weights=cfg.weights,
-        device=cfg.device, precision=cfg.precision, runtime=cfg.runtime, batch_size=cfg.batch_size)
+        device=cfg.device, precision=cfg.precision, runtime=cfg.runtime, batch_size=cfg.batch_size,
+        shot_detector=cfg.shot_detector, shot_model=cfg.shot_model, tags=cfg.tags, tag_threshold=cfg.tag_threshold)
 
 
 def classify_outputs(sources: Sequence[str], cfg: ClassifySettings) -> dict[str, Path]:
@@ -412,7 +456,7 @@ def classify_sources(sources: Sequence[str], clf: ClipClassifier, cfg: ClassifyS
                 result = clf.classify_embedded(embedded)
                 if source in video_targets:
                     write_label_video(source, result.segments, result.duration_s, video_targets[source],
-                                      fps=cfg.fps, strict=not cut)
+                                      fps=cfg.fps, strict=not cut, shots=result.shots)
             except VidgruError as exc:
                 failures.append(source)
                 if on_error is not None:
@@ -457,3 +501,74 @@ def classify_live(source: str | int, clf: ClipClassifier, cfg: ClassifySettings,
         except KeyboardInterrupt:
             return True
     return False
+
+
+# --------------------------------------------------------------------------------------- the shots command's job
+
+
+def shots_finder_for(cfg: ShotsSettings) -> tuple[ShotFinder, float]:
+    """The shot finder ``cfg`` describes, over an embedder built as its shot model was trained (the shipped
+    model's when none is given; for the rules, the default camera-motion model's embedder), and the frames/s
+    to sample at."""
+    from vidgru.backbone import create_embedder
+    from vidgru.shots import ShotFinder, default_shot_model_path
+    from vidgru.shots.model import load_shot_model
+
+    spec, sample_fps = None, 8.0
+    path = Path(cfg.shot_model) if cfg.shot_model else default_shot_model_path()
+    if cfg.shot_detector in ("learned", "auto") and (cfg.shot_model or path.is_file()):
+        ckpt = load_shot_model(path)
+        spec, sample_fps = ckpt.backbone, ckpt.sample_fps
+    if spec is None:
+        from vidgru.temporal import load_checkpoint
+
+        clip = load_checkpoint(default_model_path())
+        spec, sample_fps = clip.backbone, clip.sampling.sample_fps
+    embedder = create_embedder(spec.name, runtime=cfg.runtime, weights=spec.weights, device=cfg.device,
+                               batch_size=cfg.batch_size, spatial_grid=spec.spatial_grid,
+                               motion=MotionSpec.from_dict(spec.motion) if spec.motion else None)
+    finder = ShotFinder(embedder, detector=cfg.shot_detector, model=cfg.shot_model, tags=cfg.tags,
+                        tag_threshold=cfg.tag_threshold)
+    return finder, cfg.sample_fps or sample_fps
+
+
+def shot_sources(sources: Sequence[str], finder: ShotFinder, cfg: ShotsSettings, *, sample_fps: float,
+                 progress: Callable[[str], Any] | None = None,
+                 on_result: Callable[[ShotList], None] | None = None,
+                 on_error: Callable[[str, VidgruError], None] | None = None) -> list[str]:
+    """Find the shots of recorded sources one by one and write ``cfg.json`` (JSON Lines) and ``cfg.csv`` (one row
+    per shot), both checked before any work and created with the first result. A source that fails is reported
+    through ``on_error`` and skipped. Returns the sources that failed."""
+    from vidgru.sinks import SHOTS_CSV_HEADER, CsvSink, JsonlSink, shots_csv_rows
+
+    check_outputs([("--json", cfg.json, "file"), ("--csv", cfg.csv, "file")],
+                  inputs=[*sources, cfg.shot_model])
+    failures = []
+    with contextlib.ExitStack() as stack:
+        jsonl = table = None
+        for source in sources:
+            bar = progress(Path(source).name) if progress is not None else None
+            try:
+                video = embed_video(source, finder.embedder, sample_fps=sample_fps, fps=cfg.fps, progress=bar)
+                result = ShotList(source, video.duration_s, len(video.timestamps_s),
+                                  finder.find(video.timestamps_s, video.embeddings, video.duration_s))
+            except VidgruError as exc:
+                failures.append(source)
+                if on_error is not None:
+                    on_error(source, exc)
+                continue
+            finally:
+                if bar is not None:
+                    bar.close()
+            if cfg.json and jsonl is None:
+                jsonl = stack.enter_context(JsonlSink(cfg.json))
+            if cfg.csv and table is None:
+                table = stack.enter_context(CsvSink(cfg.csv, SHOTS_CSV_HEADER))
+            if jsonl:
+                jsonl.write_record(result.to_dict())
+            if table:
+                for row in shots_csv_rows(result):
+                    table.write_row(row)
+            if on_result is not None:
+                on_result(result)
+    return failures

@@ -23,6 +23,7 @@ from vidgru.errors import VidgruError
 from vidgru.settings import (
     BatchSettings,
     ClassifySettings,
+    ShotsSettings,
     StateModelTrainSettings,
     TrackSettings,
     TrainSettings,
@@ -179,14 +180,28 @@ def info() -> None:
 
 # -------------------------------------------------------------------------------------------- classify
 
+def _tags_text(shot) -> str:
+    return ", ".join(f"{t.label} {t.score:.2f}" for t in shot.tags) or "-"
+
+
 def _print_result(result, top_k: int, out=None) -> None:
+    """One line for the clip, then one row per shot: its times, how it begins, its camera motion (the segments
+    inside it) and its content tags."""
     echo = (lambda s: click.echo(s, err=True)) if out == "stderr" else click.echo
     ranked = sorted(result.scores.items(), key=lambda kv: -kv[1])[:top_k]
     others = ", ".join(f"{k} {v:.2f}" for k, v in ranked[1:])
     echo(f"{result.video}: {result.label} ({result.score:.2f})" + (f"   [{others}]" if others else ""))
-    echo(f"  {'start':>8}  {'end':>8}  {'label':<16} score")
-    for seg in result.segments:
-        echo(f"  {seg.start_s:7.2f}s  {seg.end_s:7.2f}s  {seg.label:<16} {seg.score:.2f}")
+    shots = result.shots or []
+    if not shots:
+        echo(f"  {'start':>8}  {'end':>8}  {'label':<16} score")
+        for seg in result.segments:
+            echo(f"  {seg.start_s:7.2f}s  {seg.end_s:7.2f}s  {seg.label:<16} {seg.score:.2f}")
+        return
+    echo(f"  {'shot':>4}  {'start':>8}  {'end':>8}  {'begins':<8}  {'label (segments in the shot)':<32} tags")
+    for k, shot in enumerate(shots, 1):
+        motion = ", ".join(f"{s.label} {s.score:.2f}" for s in result.segments
+                           if shot.start_s - 1e-6 <= s.start_s and s.end_s <= shot.end_s + 1e-6) or "-"
+        echo(f"  {k:4d}  {shot.start_s:7.2f}s  {shot.end_s:7.2f}s  {shot.kind:<8}  {motion:<32} {_tags_text(shot)}")
 
 
 @cli.command()
@@ -257,6 +272,67 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
     elif incomplete and total > 1:
         click.echo(f"{len(incomplete)} of {total} inputs incomplete", err=True)
     if failures or incomplete:
+        sys.exit(EXIT_SOME_FAILED)
+
+
+# ------------------------------------------------------------------------------------------------ shots
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
+@config_options(ShotsSettings)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def shots(inputs, config_file, quiet, **kwargs) -> None:
+    """Shot boundaries (cut, fade, dissolve) of recorded videos, without the camera-motion model: one row per shot.
+
+    INPUTS are video files, folders (every video under them) or image globs in quotes. A bad input is
+    reported and skipped; the exit code is then 1. Outputs are checked before any work and written whole.
+
+    \b
+    Examples:
+      vidgru shots film.mp4
+      vidgru shots videos/ --csv shots.csv
+      vidgru shots film.mp4 --tags --json -
+    """
+    from tqdm import tqdm
+
+    from vidgru.classify import shot_sources, shots_finder_for
+    from vidgru.video import expand_inputs, is_live_source
+
+    cfg = build_config(ShotsSettings, config_file, **_overrides(ShotsSettings, kwargs))
+    sources, failures = [], []
+    for item in inputs:
+        try:
+            found = expand_inputs([item])
+        except VidgruError as exc:
+            failures.append(item)
+            click.echo(f"error: {exc}", err=True)
+            continue
+        live = [s for s in found if is_live_source(s)]
+        if live:
+            raise VidgruError(f"{live[0]}: vidgru shots reads recorded videos, not cameras or streams")
+        sources.extend(found)
+    if not sources:
+        sys.exit(EXIT_SOME_FAILED if failures else EXIT_ERROR)
+    total = len(sources) + len(failures)
+    finder, sample_fps = shots_finder_for(cfg)
+    out = "stderr" if cfg.json == "-" else None
+    echo = (lambda s: click.echo(s, err=True)) if out else click.echo
+
+    def show(result) -> None:
+        echo(f"{result.video}: {len(result.shots)} shots ({result.duration_s:.2f} s)")
+        echo(f"  {'shot':>4}  {'start':>8}  {'end':>8}  {'begins':<8}  {'score':>5}" + ("  tags" if cfg.tags else ""))
+        for k, shot in enumerate(result.shots, 1):
+            echo(f"  {k:4d}  {shot.start_s:7.2f}s  {shot.end_s:7.2f}s  {shot.kind:<8}  {shot.score:5.2f}"
+                 + (f"  {_tags_text(shot)}" if cfg.tags else ""))
+
+    failures += shot_sources(
+        sources, finder, cfg, sample_fps=sample_fps,
+        progress=lambda name: tqdm(desc=name, unit="frame", disable=quiet, leave=False), on_result=show,
+        on_error=lambda source, exc: click.echo(_with_notes(f"error: {exc}", exc), err=True))
+    if failures:
+        click.echo(f"{len(failures)} of {total} inputs failed", err=True)
         sys.exit(EXIT_SOME_FAILED)
 
 
@@ -590,7 +666,8 @@ BATCH_SHARED_HELPS = {
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help=CONFIG_HELP)
 @config_options(BatchSettings)
-@config_options(ClassifySettings, only=("model", "window_s", "stride_s", "sample_fps", "precision", "batch_size"),
+@config_options(ClassifySettings, only=("model", "window_s", "stride_s", "sample_fps", "precision", "batch_size",
+                                        "shot_detector", "shot_model", "tags", "tag_threshold"),
                 prefix="classify: ")
 @config_options(TrackSettings, only=("detector", "classes", "score_threshold", "detect_every", "state_model",
                                      "appearance", "max_frames", "line", "zone", "analytics"), prefix="track: ")

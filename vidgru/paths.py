@@ -11,6 +11,7 @@ from pathlib import Path
 
 CLIP_MODEL = "camera_motion.pt"  # the default clip classifier (`vidgru classify` without --model)
 STATE_MODEL = "motion_gru.pt"  # the default track-state model (`vidgru track --state-model gru`)
+SHOT_MODEL = "shot_detector.pt"  # the default shot-boundary detector (`vidgru shots`, `vidgru classify`)
 
 
 def cache_root() -> Path:

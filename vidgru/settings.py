@@ -27,6 +27,7 @@ from vidgru.choices import (
     POOLINGS,
     PRECISIONS,
     RUNTIMES,
+    SHOT_DETECTORS,
     STATE_MODELS,
 )
 from vidgru.errors import ConfigError
@@ -104,6 +105,10 @@ def names_list(text: str | None) -> list[str]:
 
 # -------------------------------------------------------------------------------------------------- classify
 
+SHOT_DETECTOR_HELP = ("Shot boundaries: auto (the shipped learned detector, else rules), learned, rules "
+                      "(parameter-free: cuts and fades) or none (the whole video is one shot).")
+TAG_THRESHOLD_HELP = "Content tags: the least mean probability over a shot for a category to be shown."
+
 
 @dataclass(frozen=True)
 class ClassifySettings:
@@ -133,6 +138,11 @@ class ClassifySettings:
     csv: str | None = setting(None, "Write a CSV of clip, segment and window rows here.", path=True)
     out_video: str | None = setting(None, "Write the video with the current label drawn on it (with several "
                                           "inputs: a folder, <name>.annotated.mp4 in it).", path=True)
+    shot_detector: str = setting("auto", SHOT_DETECTOR_HELP)
+    shot_model: str | None = setting(None, "Shot-boundary model (.pt). Default: the one shipped with vidgru.",
+                                     path=True)
+    tags: bool = setting(True, "Tag each shot with the ImageNet categories the backbone's own head sees in it.")
+    tag_threshold: float = setting(0.1, TAG_THRESHOLD_HELP)
 
     def __post_init__(self) -> None:
         _check_numbers(self)
@@ -140,6 +150,37 @@ class ClassifySettings:
         _check_not_negative(self, "max_reconnects")
         _check_choice(self, "precision", PRECISIONS)
         _check_choice(self, "runtime", RUNTIMES)
+        _check_choice(self, "shot_detector", SHOT_DETECTORS)
+        _check_fraction(self, "tag_threshold")
+
+
+@dataclass(frozen=True)
+class ShotsSettings:
+    """Settings of ``vidgru shots``: shot boundaries (and optionally tags) without the camera-motion model."""
+
+    shot_detector: str = setting("auto", SHOT_DETECTOR_HELP)
+    shot_model: str | None = setting(None, "Shot-boundary model (.pt). Default: the one shipped with vidgru.",
+                                     path=True)
+    tags: bool = setting(False, "Also tag each shot with the ImageNet categories the backbone's own head sees in "
+                                "it (no extra cost worth counting).")
+    tag_threshold: float = setting(0.1, TAG_THRESHOLD_HELP)
+    sample_fps: float | None = setting(None, "Frames per second examined. Default: as the shot model was trained "
+                                             "(8).")
+    fps: float | None = setting(None, "Frame rate to assume when the file's own is wrong or missing (image "
+                                      "folders: default 25).")
+    device: str = setting("auto", DEVICE_HELP)
+    runtime: str = setting("auto", RUNTIME_HELP)
+    batch_size: int = setting(32, "Frames per backbone forward pass.")
+    json: str | None = setting(None, "Write JSON Lines here, one object per input ('-' = stdout; the table then "
+                                     "goes to stderr).", path=True)
+    csv: str | None = setting(None, "Write a CSV with one row per shot here.", path=True)
+
+    def __post_init__(self) -> None:
+        _check_numbers(self)
+        _check_positive(self, "sample_fps", "fps", "batch_size")
+        _check_choice(self, "runtime", RUNTIMES)
+        _check_choice(self, "shot_detector", SHOT_DETECTORS)
+        _check_fraction(self, "tag_threshold")
 
 
 # ----------------------------------------------------------------------------------------------------- train

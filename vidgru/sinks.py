@@ -121,17 +121,32 @@ class CsvSink(AtomicTextFile):
         self.write(buf.getvalue())
 
 
-CLASSIFY_CSV_HEADER = ["video", "kind", "start_s", "end_s", "label", "score"]
+CLASSIFY_CSV_HEADER = ["video", "kind", "start_s", "end_s", "label", "score", "tags"]
+SHOTS_CSV_HEADER = ["video", "shot", "start_s", "end_s", "kind", "score", "tags"]
+
+
+def tags_text(tags) -> str:
+    """Content tags in one CSV cell: ``label score; label score`` (labels may hold commas, never semicolons)."""
+    return "; ".join(f"{t.label} {t.score:.4f}" for t in tags)
 
 
 def classify_csv_rows(result) -> list[list[Any]]:
-    """Rows of a :class:`~vidgru.types.ClipResult`: one ``clip`` row, then ``segment`` and ``window`` rows."""
-    rows = [[result.video, "clip", 0.0, round(result.duration_s, 3), result.label, round(result.score, 6)]]
-    rows += [[result.video, "segment", round(s.start_s, 3), round(s.end_s, 3), s.label, round(s.score, 6)]
+    """Rows of a :class:`~vidgru.types.ClipResult`: one ``clip`` row, then ``shot`` rows (label: how the shot
+    begins; tags), ``segment`` and ``window`` rows."""
+    rows = [[result.video, "clip", 0.0, round(result.duration_s, 3), result.label, round(result.score, 6), ""]]
+    rows += [[result.video, "shot", round(s.start_s, 3), round(s.end_s, 3), s.kind, round(s.score, 4),
+              tags_text(s.tags)] for s in result.shots]
+    rows += [[result.video, "segment", round(s.start_s, 3), round(s.end_s, 3), s.label, round(s.score, 6), ""]
              for s in result.segments]
-    rows += [[result.video, "window", round(w.start_s, 3), round(w.end_s, 3), w.label, round(w.score, 6)]
+    rows += [[result.video, "window", round(w.start_s, 3), round(w.end_s, 3), w.label, round(w.score, 6), ""]
              for w in result.windows]
     return rows
+
+
+def shots_csv_rows(result) -> list[list[Any]]:
+    """Rows of a :class:`~vidgru.types.ShotList`: one per shot, numbered from 1."""
+    return [[result.video, k, round(s.start_s, 3), round(s.end_s, 3), s.kind, round(s.score, 4), tags_text(s.tags)]
+            for k, s in enumerate(result.shots, 1)]
 
 
 class VideoSink:

@@ -122,6 +122,57 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Tag:
+    """A content tag: an ImageNet category of the backbone's own head and its mean probability over a shot."""
+
+    label: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "score": round(self.score, 4)}
+
+
+SHOT_KINDS = ("start", "cut", "fade", "dissolve")  # how a shot begins: the first shot "start"s the video
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A stretch of video between two transitions: ``start_s``/``end_s`` in seconds (a fade or dissolve is split
+    at its centre), ``kind`` the transition that begins it (one of :data:`SHOT_KINDS`), ``score`` the
+    detector's confidence in that transition (1 for the first shot) and ``tags`` its content, best first."""
+
+    start_s: float
+    end_s: float
+    kind: str = "start"
+    score: float = 1.0
+    tags: tuple[Tag, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in SHOT_KINDS:
+            raise ValueError(f"Shot.kind must be one of {', '.join(SHOT_KINDS)}, got {self.kind!r}")
+        object.__setattr__(self, "tags", tuple(self.tags))
+
+    def to_dict(self) -> dict:
+        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "kind": self.kind,
+                "score": round(self.score, 4), "tags": [t.to_dict() for t in self.tags]}
+
+
+@dataclass(frozen=True)
+class ShotList:
+    """The shots of one video (``vidgru shots``): ``frames_used`` sampled frames over ``duration_s`` seconds."""
+
+    video: str
+    duration_s: float
+    frames_used: int
+    shots: list[Shot]
+
+    def to_dict(self) -> dict:
+        """The JSON Lines record written by ``vidgru shots --json``."""
+        return {"video": self.video, "duration_s": round(self.duration_s, 3), "frames_used": self.frames_used,
+                "shots": [s.to_dict() for s in self.shots]}
+
+
+@dataclass(frozen=True)
 class ClipResult:
     """The classification of one whole video."""
 
@@ -133,6 +184,7 @@ class ClipResult:
     segments: list[Segment] = field(default_factory=list)
     frames_used: int = 0
     duration_s: float = 0.0
+    shots: list[Shot] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (the JSON Lines record written by ``vidgru classify --json``)."""
@@ -153,6 +205,7 @@ class ClipResult:
                  "score": round(s.score, 6)}
                 for s in self.segments
             ],
+            "shots": [shot.to_dict() for shot in self.shots],
         }
 
 

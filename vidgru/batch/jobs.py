@@ -280,14 +280,17 @@ def run_track_job(source: str, cfg: TrackSettings, workdir: Path, *, out_video: 
 
 
 def run_annotate_job(source: str, segments: list[dict[str, Any]], duration_s: float, fps: float | None,
-                     target: Path) -> JobDone:
-    """Draw a classification's labels (its JSON ``segments``) on every frame of ``source`` into ``target``
-    (:func:`vidgru.classify.write_label_video`)."""
+                     target: Path, shots: list[dict[str, Any]] | None = None) -> JobDone:
+    """Draw a classification's labels (its JSON ``segments``, and ``shots`` with their tags) on every frame of
+    ``source`` into ``target`` (:func:`vidgru.classify.write_label_video`)."""
     from vidgru.classify import write_label_video
-    from vidgru.types import Segment
+    from vidgru.types import Segment, Shot, Tag
 
     segs = [Segment(float(d["start_s"]), float(d["end_s"]), str(d["label"]), float(d["score"])) for d in segments]
-    return JobDone(0, write_label_video(source, segs, duration_s, target, fps=fps), {"annotated.mp4": str(target)})
+    cuts = [Shot(float(d["start_s"]), float(d["end_s"]), str(d["kind"]), float(d["score"]),
+                 tuple(Tag(str(t["label"]), float(t["score"])) for t in d["tags"])) for d in shots or []]
+    return JobDone(0, write_label_video(source, segs, duration_s, target, fps=fps, shots=cuts),
+                   {"annotated.mp4": str(target)})
 
 
 def describe_error(exc: BaseException) -> str:

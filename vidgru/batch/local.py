@@ -85,6 +85,7 @@ class _AnnotateJob:
     duration_s: float
     fps: float | None
     target: str
+    shots: tuple[dict[str, Any], ...] = ()
 
 
 _Job = _DecodeJob | _TrackJob | _AnnotateJob  # main process -> worker
@@ -117,7 +118,8 @@ def _worker_main(conn) -> None:
                 done = run_track_job(job.source, job.config, Path(job.workdir), out_video=job.out_video,
                                      resources=resources)
             else:
-                done = run_annotate_job(job.source, job.segments, job.duration_s, job.fps, Path(job.target))
+                done = run_annotate_job(job.source, job.segments, job.duration_s, job.fps, Path(job.target),
+                                        list(job.shots))
             conn.send(dataclasses.replace(done, job=job.job))
         except Exception as exc:  # noqa: BLE001 - any failure of one input is that input's record
             conn.send(JobFailed(job.job, describe_error(exc)))
@@ -357,7 +359,7 @@ class LocalExecutor:
             target = self.staging / f"{index}" / "annotated.mp4"
             target.parent.mkdir(parents=True, exist_ok=True)
             return _AnnotateJob(index, source, w.result["segments"], w.result["duration_s"], self.cfg.fps,
-                                str(target))
+                                str(target), tuple(w.result.get("shots", ())))
         w.started = time.perf_counter()
         if clf is not None:
             w.stream = clf.embedder.new_stream()

@@ -181,6 +181,6 @@ class _ClassifierActor:
         if self.cfg.out_video:
             with tempfile.TemporaryDirectory(prefix="vidgru-batch-") as tmp:
                 target = Path(tmp) / "annotated.mp4"
-                run_annotate_job(source, d["segments"], d["duration_s"], self.cfg.fps, target)
+                run_annotate_job(source, d["segments"], d["duration_s"], self.cfg.fps, target, d.get("shots"))
                 files["annotated.mp4"] = target.read_bytes()
         return _JobFiles(end.frames, files)
