@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,67 @@ def crop_batches(frames: Iterable[Frame], preprocess, size: int) -> Iterator[Cro
         yield CropBatch(np.asarray(stamps, np.float64), np.stack(crops))
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A :class:`CropBatch` with the global-motion rows of its frames ((n, len(gaps) * 11) float32, or None when
+    the model uses none), computed where the frames were decoded."""
+
+    batch: CropBatch
+    flow: np.ndarray | None
+
+
+def prepared_batches(frames: Iterable[Frame], preprocess, size: int, flow_gaps: Sequence[int] = (), *,
+                     ahead: int = 2) -> Iterator[PreparedBatch]:
+    """:func:`crop_batches` plus each batch's global motion (:class:`~vidgru.motion_features.GlobalMotionStream`
+    when ``flow_gaps``), produced in a background thread up to ``ahead`` batches before they are asked for, so
+    that cropping and corner tracking (OpenCV, which releases the GIL) overlap the backbone. Errors of the
+    source are raised here, after the batches that came before them. Closing the generator stops the thread."""
+    import queue
+    import threading
+
+    from vidgru.motion_features import GlobalMotionStream
+
+    # Corner tracking may use half the cores; the backbone has the rest (on 2 cores: one thread, overlapped).
+    workers = max(1, (os.cpu_count() or 1) // 2)
+    flow = GlobalMotionStream(tuple(flow_gaps), workers=workers) if flow_gaps else None
+    items: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in crop_batches(frames, preprocess, size):
+                rows = flow.update(batch.crops) if flow is not None else None
+                if not put(PreparedBatch(batch, rows)):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it in its own thread
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="vidgru-prepare", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5.0)
+
+
 def covered_duration(last_timestamp_s: float | None, info: VideoInfo, *, whole: bool) -> float:
     """Seconds of video a classification covers: one frame past the last sampled frame, or the container's
     duration when the whole video was read (``whole``) and it is longer (sampling may stop short of the end)."""
@@ -122,8 +184,15 @@ def embed_video(
             except VideoOpenError as exc:
                 cut.append(exc)
 
-        for batch in crop_batches(frames_until_cut(), embedder.preprocess, getattr(embedder, "batch_size", 32)):
-            chunks.append(embedder.embed(batch.crops, stream))
+        motion = getattr(embedder, "motion", None)
+        flow_gaps = tuple(motion.gaps) if motion is not None and motion.flow else ()
+        for prepared in prepared_batches(frames_until_cut(), embedder.preprocess,
+                                         getattr(embedder, "batch_size", 32), flow_gaps):
+            batch = prepared.batch
+            if prepared.flow is not None:  # global motion already computed next to decoding
+                chunks.append(embedder.embed_mixed([(batch.crops, stream, prepared.flow)])[0])
+            else:
+                chunks.append(embedder.embed(batch.crops, stream))
             stamps.append(batch.timestamps_s)
             if progress is not None:
                 progress.update(len(batch.crops))
