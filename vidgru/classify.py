@@ -29,6 +29,7 @@ from vidgru.types import ClipResult, Frame, Segment, VideoInfo, WindowPrediction
 
 if TYPE_CHECKING:  # torch is imported when a model is loaded, not with this module (batch decode workers use it)
     from vidgru.backbone import Embedder
+    from vidgru.exported import ExportedClipModel
     from vidgru.temporal import ClipCheckpoint
 
 log = logging.getLogger(__name__)
@@ -227,8 +228,6 @@ def window_probabilities(
     Returns:
         (start_s, end_s, probs (C,)) for each window that contains at least one frame.
     """
-    import torch
-
     spans = []
     for start in window_starts(duration_s, window_s, stride_s):
         end = min(start + window_s, duration_s) if duration_s > 0 else start + window_s
@@ -244,9 +243,14 @@ def window_probabilities(
         for i, (_, _, idx) in enumerate(chunk):
             x[i, : len(idx)] = embeddings[idx]
             lengths[i] = len(idx)
-        with torch.inference_mode():
-            logits = net(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
-            probs = logits.float().softmax(dim=1).cpu().numpy()  # (B, C)
+        if hasattr(net, "probabilities"):  # an exported head (vidgru.exported.OnnxClipHead): no torch
+            probs = net.probabilities(x, lengths)
+        else:
+            import torch
+
+            with torch.inference_mode():
+                logits = net(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
+                probs = logits.float().softmax(dim=1).cpu().numpy()  # (B, C)
         out.extend((start, end, p) for (start, end, _), p in zip(chunk, probs))
     return out
 
@@ -274,7 +278,8 @@ class ClipClassifier:
     """A trained clip model together with the backbone it was trained on.
 
     Args:
-        checkpoint: a loaded :class:`~vidgru.temporal.ClipCheckpoint`.
+        checkpoint: a loaded :class:`~vidgru.temporal.ClipCheckpoint`, or an exported model
+            (:class:`~vidgru.exported.ExportedClipModel`: ONNX Runtime on the CPU, no torch).
         window_s, stride_s, sample_fps: override the sampling the model was trained with.
         weights: backbone weights override (a path), e.g. when the model used custom weights.
         device, precision, runtime, batch_size: passed to the embedder (see
@@ -283,7 +288,7 @@ class ClipClassifier:
 
     def __init__(
         self,
-        checkpoint: ClipCheckpoint,
+        checkpoint: ClipCheckpoint | ExportedClipModel,
         *,
         window_s: float | None = None,
         stride_s: float | None = None,
@@ -295,14 +300,21 @@ class ClipClassifier:
         batch_size: int = 32,
         embedder: Embedder | None = None,
     ) -> None:
-        from vidgru.backbone import create_embedder, resolve_device
-
         self.checkpoint = checkpoint
+        exported = hasattr(checkpoint, "head")  # an ExportedClipModel
         self.class_names = list(checkpoint.class_names)
         sampling = checkpoint.sampling.replace(sample_fps=sample_fps, window_s=window_s, stride_s=stride_s)
         self.window_s, self.stride_s, self.sample_fps = sampling.window_s, sampling.stride_s, sampling.sample_fps
         bb = checkpoint.backbone
-        if embedder is None:
+        if exported:
+            if runtime == "torch" or device not in ("auto", "cpu"):
+                raise ConfigError(f"{checkpoint.folder} is an exported model: it runs with ONNX Runtime on the CPU "
+                                  "(no --runtime torch or --device)")
+            if embedder is None:
+                embedder = checkpoint.embedder(batch_size=batch_size)
+        elif embedder is None:
+            from vidgru.backbone import create_embedder
+
             custom = bb.weights.startswith("custom-")
             if custom and weights is None:
                 raise ConfigError(
@@ -313,18 +325,29 @@ class ClipClassifier:
                 precision=precision, batch_size=batch_size, spatial_grid=bb.spatial_grid,
                 motion=MotionSpec.from_dict(bb.motion) if bb.motion else None,
             )
-        if embedder.embed_dim != checkpoint.model.embed_dim:
+        expected_dim = checkpoint.embed_dim if exported else checkpoint.model.embed_dim
+        if embedder.embed_dim != expected_dim:
             raise CheckpointError(
-                f"model expects {checkpoint.model.embed_dim}-d embeddings but backbone {embedder.name} gives "
-                f"{embedder.embed_dim}"
+                f"model expects {expected_dim}-d embeddings but backbone {embedder.name} gives {embedder.embed_dim}"
             )
         self.embedder = embedder
-        self.device = resolve_device(device)
-        self.net = checkpoint.build(self.device)
+        if exported:
+            self.device = "cpu"
+            self.net = checkpoint.head()
+        else:
+            from vidgru.backbone import resolve_device
+
+            self.device = resolve_device(device)
+            self.net = checkpoint.build(self.device)
 
     @classmethod
     def from_path(cls, path: str | Path | None, **kwargs) -> ClipClassifier:
-        """Load ``path``, or the packaged default model when ``path`` is None."""
+        """Load ``path`` (a checkpoint, or a folder written by ``vidgru export``), or the packaged default model
+        when ``path`` is None."""
+        from vidgru.exported import ExportedClipModel, is_export
+
+        if is_export(path):
+            return cls(ExportedClipModel.load(path), **kwargs)
         from vidgru.temporal import load_checkpoint
 
         return cls(load_checkpoint(path if path is not None else default_model_path()), **kwargs)
@@ -369,9 +392,12 @@ class ClipClassifier:
         state is carried from one stride to the next, so each frame is processed once and context persists.
         Runs until the source ends or the caller stops iterating. ``source_options`` go to
         :class:`~vidgru.video.VideoSource` (e.g. ``live=True``, ``capture_factory``)."""
-        import torch
-
         from vidgru.video import VideoSource
+
+        if hasattr(self.net, "probabilities"):  # an exported head: the same loop in numpy
+            yield from self._stream_exported(source, fps=fps, **source_options)
+            return
+        import torch
 
         stateful = hasattr(self.net, "forward_stream")
         per_stride = max(1, round(self.stride_s * self.sample_fps))
@@ -389,6 +415,25 @@ class ClipClassifier:
                     else:
                         logits = self.net(x)
                 p = logits.float().softmax(dim=1)[0].cpu().numpy()
+                k = int(p.argmax())
+                yield WindowPrediction(float(batch.timestamps_s[0]), float(batch.timestamps_s[-1]),
+                                       self.class_names[k], float(p[k]), p)
+
+    def _stream_exported(self, source: str | int, *, fps: float | None = None, **source_options
+                         ) -> Iterator[WindowPrediction]:
+        """:meth:`stream` for an exported model: the GRU state carried through the ONNX head."""
+        from vidgru.video import VideoSource
+
+        per_stride = max(1, round(self.stride_s * self.sample_fps))
+        hidden, prev = None, None
+        motion = self.embedder.new_stream()
+        with VideoSource(source, sample_fps=self.sample_fps, fps=fps, **source_options) as src:
+            for batch in crop_batches(src, self.embedder.preprocess, per_stride):
+                if len(batch.crops) < per_stride:
+                    break  # the source ended inside a stride
+                x = self.embedder.embed(batch.crops, motion)[None]  # (1, T, D)
+                p, hidden = self.net.stream(x, hidden, prev)
+                prev = x[:, -1]
                 k = int(p.argmax())
                 yield WindowPrediction(float(batch.timestamps_s[0]), float(batch.timestamps_s[-1]),
                                        self.class_names[k], float(p[k]), p)
