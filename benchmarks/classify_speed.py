@@ -3,6 +3,7 @@ side by side in one run on the same real video.
 
 - decode-only: the video read at the model's sampling rate and centre-cropped (the frames the backbone gets);
 - backbone-only: the trunk and pooling alone, on those crops already in memory, batch by batch (nothing else);
+- global motion only: the corner tracking of the global-motion descriptors (one thread) on those crops;
 - full pipeline: what `vidgru classify` does for one file: decode, crop, backbone, motion descriptors (feature-map
   correlations and global motion from tracked corners), the GRU over sliding windows, the timeline
   (`ClipClassifier.classify`), with the shipped default model or --model.
@@ -50,11 +51,22 @@ def main() -> None:
             emb.appearance(batch)
         return sum(len(b) for b in crops)
 
+    def corners_only() -> int:
+        from vidgru.motion_features import GlobalMotionStream
+
+        if emb.motion is None or not emb.motion.flow:
+            return 0
+        flow = GlobalMotionStream(tuple(emb.motion.gaps))
+        for batch in crops:
+            flow.update(batch)
+        return sum(len(b) for b in crops)
+
     def full() -> int:
         embedded = embed_video(args.video, emb, sample_fps=clf.sample_fps, max_frames=max_frames)
         return clf.classify_embedded(embedded).frames_used
 
-    runs = {"decode-only": decode_only, "backbone-only": backbone_only, "full pipeline": full}
+    runs = {"decode-only": decode_only, "backbone-only": backbone_only,
+            "global motion only (corner tracking, one thread)": corners_only, "full pipeline": full}
     for fn in runs.values():  # warm-up: sessions, thread pools, caches
         fn()
     best = {name: float("inf") for name in runs}
@@ -69,7 +81,7 @@ def main() -> None:
     base = frames["backbone-only"] / best["backbone-only"]
     for name in runs:
         rate = frames[name] / best[name]
-        print(f"{name:15s} {rate:8.1f} frames/s  {rate / base:5.2f}x backbone-only")
+        print(f"{name:49s} {rate:8.1f} frames/s  {rate / base:5.2f}x backbone-only")
 
 
 if __name__ == "__main__":
