@@ -164,19 +164,21 @@ def one_blas_thread():
     return contextlib.nullcontext() if ctl is None else ctl.limit(limits=1, user_api="blas")
 
 
-def unit_cells(maps: np.ndarray) -> np.ndarray:
-    """(N, C, h, w) feature maps -> (N, C, h*w) float32 with each cell's C-vector scaled to unit length."""
-    flat = np.asarray(maps, np.float32).reshape(maps.shape[0], maps.shape[1], -1)
-    return flat / np.maximum(np.sqrt(np.einsum("nci,nci->ni", flat, flat))[:, None, :], 1e-12)
+def unit_cells(maps):
+    """(N, C, h, w) feature maps -> (N, C, h*w) float32 with each cell's C-vector scaled to unit length (numpy, or a
+    torch tensor on its device)."""
+    xp = _namespace(maps)
+    flat = (maps.float() if xp is not np else np.asarray(maps, np.float32)).reshape(maps.shape[0], maps.shape[1], -1)
+    return flat / (xp.einsum("nci,nci->ni", flat, flat) ** 0.5).clip(1e-12)[:, None, :]
 
 
-def gram(units: np.ndarray) -> np.ndarray:
+def gram(units):
     """(N, C, hw) unit cells -> (N, hw, hw) cosines between the cells of each map (kept per frame: a frame is
     the earlier one of several pairs)."""
-    return np.matmul(units.transpose(0, 2, 1), units)
+    return units.swapaxes(1, 2) @ units
 
 
-def pair_descriptors(cur, prev, spec: MotionSpec, *, prev_gram: np.ndarray | None = None):
+def pair_descriptors(cur, prev, spec: MotionSpec, *, prev_gram=None):
     """Descriptors for one gap: cur, prev (N, C, h, w) unit-normalised maps -> (N, K / len(gaps)) (numpy or
     torch in, the same kind out). ``prev_gram``: ``gram`` of prev's cells when already known.
 
@@ -184,29 +186,57 @@ def pair_descriptors(cur, prev, spec: MotionSpec, *, prev_gram: np.ndarray | Non
     pair is the whole cost: shift correlations average its entries along displacements; the cosine of cur with
     prev resampled at scale s is sum_j W_s[i, j] sim[i, j] over the resampled cell's norm, which the Gram
     matrix of prev's cells gives (sqrt(W_s G W_s^T) on the diagonal)."""
-    as_torch = not isinstance(cur, np.ndarray)
     n, c, h, w = cur.shape
-    cur_np = _numpy(cur).reshape(n, c, h * w)
-    prev_np = _numpy(prev).reshape(n, c, h * w)
+    on_device = _on_device(cur)
+    cur_x = (cur.float() if on_device else _numpy(cur)).reshape(n, c, h * w)
+    prev_x = (prev.float() if on_device else _numpy(prev)).reshape(n, c, h * w)
     with one_blas_thread():
-        out = _pair_rows(cur_np, prev_np, gram(prev_np) if spec.scales and prev_gram is None else prev_gram,
+        out = _pair_rows(cur_x, prev_x, gram(prev_x) if spec.scales and prev_gram is None else prev_gram,
                          (h, w), spec)
-    return _like(out, cur) if as_torch else out
+    return _like(out, cur) if not isinstance(cur, np.ndarray) else out
 
 
-def _pair_rows(cur: np.ndarray, prev: np.ndarray, prev_gram: np.ndarray | None, size: tuple[int, int],
-               spec: MotionSpec) -> np.ndarray:
-    """cur, prev (N, C, hw) unit cells -> (N, per-gap feature-map descriptors) float32."""
+def _pair_rows(cur, prev, prev_gram, size: tuple[int, int], spec: MotionSpec):
+    """cur, prev (N, C, hw) unit cells -> (N, per-gap feature-map descriptors) float32 (numpy, or torch on the
+    maps' device)."""
+    xp = _namespace(cur)
     h, w = size
     n = cur.shape[0]
-    sim = np.matmul(cur.transpose(0, 2, 1), prev)  # (N, hw, hw): cos(cur cell i, prev cell j)
-    parts = [sim.reshape(n, -1) @ _shift_averaging_matrix(h, w, spec.quadrants)]
+    sim = cur.swapaxes(1, 2) @ prev  # (N, hw, hw): cos(cur cell i, prev cell j)
+    parts = [sim.reshape(n, -1) @ _constant(_shift_averaging_matrix(h, w, spec.quadrants), cur)]
     if spec.scales:
-        mats = _resampling_matrices(h, w, tuple(spec.scales))  # (S, hw, hw)
-        dots = np.einsum("sij,nij->nsi", mats, sim)  # (N, S, hw): cur_i . (resampled prev)_i
-        sq = (np.matmul(mats[None], prev_gram[:, None]) * mats[None]).sum(axis=-1)  # |resampled prev cell i|^2
-        parts.append((dots / np.maximum(np.sqrt(np.maximum(sq, 0.0)), 1e-12)).mean(axis=-1))
-    return np.concatenate(parts, axis=-1).astype(np.float32, copy=False)
+        mats = _constant(_resampling_matrices(h, w, tuple(spec.scales)), cur)  # (S, hw, hw)
+        dots = xp.einsum("sij,nij->nsi", mats, sim)  # (N, S, hw): cur_i . (resampled prev)_i
+        sq = ((mats[None] @ prev_gram[:, None]) * mats[None]).sum(-1)  # |resampled prev cell i|^2
+        parts.append((dots / (sq.clip(0.0) ** 0.5).clip(1e-12)).mean(-1))
+    return _cat(parts)
+
+
+def _namespace(x):
+    """numpy for arrays, torch for tensors."""
+    if isinstance(x, np.ndarray):
+        return np
+    import torch
+
+    return torch
+
+
+def _on_device(x) -> bool:
+    """A torch tensor on an accelerator: its descriptors are computed there."""
+    return not isinstance(x, np.ndarray) and x.device.type != "cpu"
+
+
+def _cat(parts: list):
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts, axis=-1).astype(np.float32, copy=False)
+    import torch
+
+    return torch.cat(parts, dim=-1)
+
+
+def _constant(a: np.ndarray, like):
+    """A fixed numpy matrix as the kind (and device) of ``like``."""
+    return a if isinstance(like, np.ndarray) else _like(a, like)
 
 
 def _numpy(x) -> np.ndarray:
@@ -216,11 +246,12 @@ def _numpy(x) -> np.ndarray:
     return x.detach().float().cpu().numpy()
 
 
-def _like(a: np.ndarray, ref):
-    """numpy ``a`` as a tensor on ``ref``'s device."""
+def _like(a, ref):
+    """numpy ``a`` (or a tensor) as a tensor on ``ref``'s device."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(a)).to(ref.device)
+    t = a if not isinstance(a, np.ndarray) else torch.from_numpy(np.ascontiguousarray(a))
+    return t.to(ref.device)
 
 
 def _gray(crop: np.ndarray) -> np.ndarray:
@@ -372,34 +403,45 @@ class MotionStream:
             elif flow.shape != (n, len(self.spec.gaps) * len(FLOW_NAMES)):
                 raise ConfigError(f"precomputed global motion has shape {flow.shape}, expected "
                                   f"({n}, {len(self.spec.gaps) * len(FLOW_NAMES)})")
+        if _on_device(maps):  # computed where the feature maps are (a GPU): no copy to the host
+            return self.update_rows(maps.detach(), None if flow is None else _like(np.asarray(flow, np.float32), maps))
         with one_blas_thread():
             out = self.update_rows(_numpy(maps), flow)
         return out if isinstance(maps, np.ndarray) else _like(out, maps)
 
-    def update_rows(self, maps: np.ndarray, flow: np.ndarray | None = None) -> np.ndarray:
+    def update_rows(self, maps, flow=None):
         """:meth:`update` on numpy maps (N, C, h, w) with the global-motion rows (N, len(gaps) * 11) already
-        computed (None without ``spec.flow``) -> (N, spec.dim) float32. Each frame's unit cells and their Gram
-        matrix are computed once and kept for the later frames that pair with it."""
+        computed (None without ``spec.flow``) -> (N, spec.dim) float32 (torch tensors on one device in, a tensor
+        there out). Each frame's unit cells and their Gram matrix are computed once and kept for the later frames
+        that pair with it."""
+        xp = _namespace(maps)
         n, c, h, w = maps.shape
         cur = unit_cells(maps)  # (N, C, hw)
         grams = gram(cur) if self.spec.scales else None  # (N, hw, hw)
         past = list(self._history)  # oldest first, each (unit cells (C, hw), gram (hw, hw) or None)
         offset = len(past)
-        seq = np.concatenate([np.stack([p[0] for p in past]), cur]) if past else cur  # (P + N, C, hw)
+        seq = xp.concatenate([xp.stack([p[0] for p in past]), cur]) if past else cur  # (P + N, C, hw)
         seq_gram = None
         if grams is not None:
-            seq_gram = np.concatenate([np.stack([p[1] for p in past]), grams]) if past else grams
+            seq_gram = xp.concatenate([xp.stack([p[1] for p in past]), grams]) if past else grams
         k = len(FLOW_NAMES)
         rows = []
         for g_idx, gap in enumerate(self.spec.gaps):
             idx = np.clip(np.arange(offset, offset + n) - gap, 0, None)
+            if xp is not np:
+                idx = xp.from_numpy(idx).to(maps.device)
             rows.append(_pair_rows(cur, seq[idx], None if seq_gram is None else seq_gram[idx], (h, w), self.spec))
             if self.spec.flow:
-                rows.append(np.asarray(flow[:, g_idx * k : (g_idx + 1) * k], np.float32))
+                part = flow[:, g_idx * k : (g_idx + 1) * k]
+                rows.append(np.asarray(part, np.float32) if xp is np else part.float())
         keep = self._history.maxlen
         for i in range(max(0, n - keep), n):
-            self._history.append((cur[i].copy(), None if grams is None else grams[i].copy()))
-        return np.concatenate(rows, axis=-1)
+            self._history.append((_copy(cur[i]), None if grams is None else _copy(grams[i])))
+        return _cat(rows)
+
+
+def _copy(x):
+    return x.copy() if isinstance(x, np.ndarray) else x.clone()
 
 
 def descriptor_permutation(spec: MotionSpec, *, flip_x: bool = False, flip_y: bool = False,
