@@ -4,9 +4,10 @@ checkpoint (PyTorch loaded, the trunk in ONNX Runtime), measured side by side in
 - start-up: seconds from launching the process to the first decoded frame, doing what `vidgru classify` does
   (import the command line, build the classifier, open the video, read one frame); best of ``--repeats``;
 - peak RSS of `vidgru classify VIDEO` (the whole command, a fresh process each, ``ru_maxrss``);
-- with ``--long N``: memory of the exported model over a long stream: the live classification loop (``ClipClassifier.stream``, what
-  `vidgru classify` does for a camera or stream) over N sampled frames, read from an image sequence that repeats
-  the video's frames; RSS is printed every ``N/10`` frames and the growth from the first report to the last.
+- with ``--long N``: memory of the exported model over a long stream: the live classification loop
+  (``ClipClassifier.stream``, what `vidgru classify` does for a camera or stream) over N sampled frames, read
+  from an image sequence that repeats the video's frames; RSS is printed every ``N/10`` frames, and the growth
+  from the first report to the last.
 
     python benchmarks/lean_runtime.py --export DIR [--model MODEL.pt] [--video PATH] [--repeats 3] [--long 20000]
 
@@ -94,9 +95,15 @@ def long_stream(model: str, video: str, frames: int) -> list[tuple[int, float]]:
         seq.mkdir()
         for i in range(frames + 64):  # the video's frames over and over: a long stream of real footage
             (seq / f"{i:06d}.jpg").symlink_to(names[i % len(names)])
-        out = subprocess.run([sys.executable, "-c", LONG, model, str(seq), str(frames)], capture_output=True,
-                             text=True, env=_env(), check=True).stdout
-    return [(int(a), float(b)) for a, b in (line.split() for line in out.splitlines())]
+        points = []
+        with subprocess.Popen([sys.executable, "-c", LONG, model, str(seq), str(frames)], stdout=subprocess.PIPE,
+                              text=True, env=_env()) as proc:
+            for line in proc.stdout:
+                points.append((int(line.split()[0]), float(line.split()[1])))
+                print(f"  {points[-1][0]} frames: RSS {points[-1][1]:.0f} MiB", flush=True)
+        if proc.returncode:
+            raise SystemExit(f"the long-stream run failed ({proc.returncode})")
+    return points
 
 
 def main() -> None:

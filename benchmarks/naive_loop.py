@@ -78,7 +78,7 @@ def main() -> None:
     sides = {"naive per-frame loop": lambda: naive(args.video, clf, max_frames), "vidgru classify": fast}
     best = {name: float("inf") for name in sides}
     labels = {}
-    for name, fn in sides.items():  # warm-up
+    for fn in sides.values():  # warm-up
         fn()
     for _ in range(args.repeats):
         for name, fn in sides.items():

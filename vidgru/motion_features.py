@@ -28,14 +28,11 @@ from __future__ import annotations
 import functools
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from vidgru.errors import ConfigError
-
-if TYPE_CHECKING:
-    import torch
 
 SHIFT_RADIUS = 1  # displacements of -1..1 feature-map cells
 
