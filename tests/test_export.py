@@ -223,3 +223,16 @@ def test_an_export_with_a_file_missing_or_a_newer_version_is_refused(state_expor
         OnnxStateStep(newer)
     with pytest.raises(CheckpointError, match="'state-model' export, expected a 'clip-classifier'"):
         ExportedClipModel.load(state_export)
+
+
+def test_batch_settings_hash_an_exported_folder_by_its_files(state_export, tmp_path):
+    """`vidgru batch --model DIR`: the settings fingerprint covers every file of the export."""
+    import shutil
+
+    from vidgru.batch.manifest import file_digest
+
+    copy = tmp_path / "copy"
+    shutil.copytree(state_export, copy)
+    assert file_digest(copy) == file_digest(state_export)
+    (copy / "model.json").write_text((copy / "model.json").read_text() + " ")
+    assert file_digest(copy) != file_digest(state_export)
