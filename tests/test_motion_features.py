@@ -265,3 +265,93 @@ def test_global_motion_stream_equals_pairwise_calls():
         for g_idx, gap in enumerate((1, 3)):
             np.testing.assert_array_equal(rows[t, g_idx * 11 : (g_idx + 1) * 11],
                                           global_motion(grays[max(t - gap, 0)], grays[t]))
+
+
+# ------------------------------------------------------- the fast descriptors against their plain definitions
+
+
+def _reference_scale_correlations(cur, prev, scales):
+    """The definition of the scale correlations as first written: resample prev about the centre with
+    ``grid_sample``, renormalise its cells, mean cosine with cur."""
+    import torch.nn.functional as F
+
+    n = cur.shape[0]
+    out = []
+    for s in scales:
+        theta = cur.new_tensor([[s, 0.0, 0.0], [0.0, s, 0.0]]).expand(n, 2, 3)
+        grid = F.affine_grid(theta, list(prev.shape), align_corners=False)
+        warped = F.normalize(F.grid_sample(prev, grid, align_corners=False, padding_mode="border"), dim=1)
+        out.append((cur * warped).sum(dim=1).mean(dim=(-1, -2)))
+    return torch.stack(out, dim=-1)
+
+
+def _reference_stream(maps, spec):
+    """Descriptors of a whole sequence from the definitions: every pair's shift correlations region by region
+    and its scale correlations by resampling, the oldest frame standing in before the first gap."""
+    cur = torch.nn.functional.normalize(maps.float(), dim=1)
+    h, w = cur.shape[-2:]
+    hh, hw = (h + 2) // 2, (w + 2) // 2
+    rows = []
+    for gap in spec.gaps:
+        prev = cur[(torch.arange(len(cur)) - gap).clamp(min=0)]
+        parts = [_reference_shift_correlations(cur, prev)]
+        for ys in (slice(0, hh), slice(h - hh, h)):
+            for xs in (slice(0, hw), slice(w - hw, w)):
+                parts.append(_reference_shift_correlations(cur[..., ys, xs], prev[..., ys, xs]))
+        parts.append(_reference_scale_correlations(cur, prev, spec.scales))
+        rows.append(torch.cat(parts, dim=-1))
+    return torch.cat(rows, dim=-1)
+
+
+@pytest.mark.parametrize("size", [(7, 7), (5, 8)])
+def test_scale_correlations_equal_resampling_with_grid_sample(size):
+    g = torch.Generator().manual_seed(8)
+    cur = torch.nn.functional.normalize(torch.randn(4, 16, *size, generator=g), dim=1)
+    prev = torch.nn.functional.normalize(torch.randn(4, 16, *size, generator=g), dim=1)
+    spec = MotionSpec(gaps=(1,), scales=(0.8, 0.9, 0.95, 1 / 0.95, 1 / 0.9, 1.3), quadrants=False)
+    got = pair_descriptors(cur, prev, spec)[:, 9:]
+    torch.testing.assert_close(got, _reference_scale_correlations(cur, prev, spec.scales), atol=1e-5, rtol=1e-5)
+
+
+def test_descriptors_of_real_frames_equal_the_definitions(shared_data, embedder):
+    """MobileNetV2 maps of real footage (vtest.avi), fed in uneven chunks as numpy and as torch: the same
+    descriptors as the plain per-pair definitions (within float rounding)."""
+    from vidgru.video import read_frames
+
+    frames = [f.image for f in read_frames(shared_data / "opencv_samples/samples/data/vtest.avi", every_n=3,
+                                           max_frames=24)]
+    with torch.inference_mode():
+        maps = embedder.trunk(embedder._to_input(frames))  # (24, 1280, 7, 7)
+    spec = MotionSpec()
+    expected = _reference_stream(maps, spec)
+    stream = MotionStream(spec)
+    got = np.concatenate([stream.update(maps[:5].numpy()), stream.update(maps[5:6].numpy()),
+                          stream.update(maps[6:].numpy())])
+    np.testing.assert_allclose(got, expected.numpy(), atol=2e-5, rtol=0)
+    torch.testing.assert_close(MotionStream(spec).update(maps), expected, atol=2e-5, rtol=0)
+
+
+def test_global_motion_in_threads_equals_one_thread():
+    from vidgru.motion_features import GlobalMotionStream
+
+    base = _photo_crop()
+    crops = np.stack([_warp(base, dx=1.5 * i, scale=1.005**i, angle_deg=0.2 * i) for i in range(9)])
+    one = GlobalMotionStream((1, 2, 4))
+    many = GlobalMotionStream((1, 2, 4), workers=3)
+    a = np.concatenate([one.update(crops[:4]), one.update(crops[4:])])
+    b = np.concatenate([many.update(crops[:4]), many.update(crops[4:])])
+    np.testing.assert_array_equal(a, b)
+
+
+def test_the_device_path_equals_the_numpy_path():
+    """Maps on a GPU stay there (torch ops); the same code run on CPU tensors gives the numpy path's rows."""
+    spec = MotionSpec(flow=True)
+    maps = torch.randn(9, 16, 7, 7, generator=torch.Generator().manual_seed(4))
+    flow = np.random.default_rng(0).random((9, 3 * 11)).astype(np.float32)
+    host = MotionStream(spec)
+    expected = np.concatenate([host.update(maps[:4].numpy(), flow=flow[:4]), host.update(maps[4:].numpy(),
+                                                                                         flow=flow[4:])])
+    device = MotionStream(spec)  # update_rows on tensors is what update() runs for maps on an accelerator
+    got = torch.cat([device.update_rows(maps[:4], torch.from_numpy(flow[:4])),
+                     device.update_rows(maps[4:], torch.from_numpy(flow[4:]))])
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from vidgru.types import ClipResult, Frame, Segment, Shot, ShotList, VideoInfo, 
 
 if TYPE_CHECKING:  # torch is imported when a model is loaded, not with this module (batch decode workers use it)
     from vidgru.backbone import Embedder
+    from vidgru.exported import ExportedClipModel
     from vidgru.shots import ShotFinder
     from vidgru.temporal import ClipCheckpoint
 
@@ -81,6 +83,67 @@ def crop_batches(frames: Iterable[Frame], preprocess, size: int) -> Iterator[Cro
         yield CropBatch(np.asarray(stamps, np.float64), np.stack(crops))
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A :class:`CropBatch` with the global-motion rows of its frames ((n, len(gaps) * 11) float32, or None when
+    the model uses none), computed where the frames were decoded."""
+
+    batch: CropBatch
+    flow: np.ndarray | None
+
+
+def prepared_batches(frames: Iterable[Frame], preprocess, size: int, flow_gaps: Sequence[int] = (), *,
+                     ahead: int = 2) -> Iterator[PreparedBatch]:
+    """:func:`crop_batches` plus each batch's global motion (:class:`~vidgru.motion_features.GlobalMotionStream`
+    when ``flow_gaps``), produced in a background thread up to ``ahead`` batches before they are asked for, so
+    that cropping and corner tracking (OpenCV, which releases the GIL) overlap the backbone. Errors of the
+    source are raised here, after the batches that came before them. Closing the generator stops the thread."""
+    import queue
+    import threading
+
+    from vidgru.motion_features import GlobalMotionStream
+
+    # Corner tracking may use half the cores; the backbone has the rest (on 2 cores: one thread, overlapped).
+    workers = max(1, (os.cpu_count() or 1) // 2)
+    flow = GlobalMotionStream(tuple(flow_gaps), workers=workers) if flow_gaps else None
+    items: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in crop_batches(frames, preprocess, size):
+                rows = flow.update(batch.crops) if flow is not None else None
+                if not put(PreparedBatch(batch, rows)):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it in its own thread
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="vidgru-prepare", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5.0)
+
+
 def covered_duration(last_timestamp_s: float | None, info: VideoInfo, *, whole: bool) -> float:
     """Seconds of video a classification covers: one frame past the last sampled frame, or the container's
     duration when the whole video was read (``whole``) and it is longer (sampling may stop short of the end)."""
@@ -124,8 +187,15 @@ def embed_video(
             except VideoOpenError as exc:
                 cut.append(exc)
 
-        for batch in crop_batches(frames_until_cut(), embedder.preprocess, getattr(embedder, "batch_size", 32)):
-            chunks.append(embedder.embed(batch.crops, stream))
+        motion = getattr(embedder, "motion", None)
+        flow_gaps = tuple(motion.gaps) if motion is not None and motion.flow else ()
+        for prepared in prepared_batches(frames_until_cut(), embedder.preprocess,
+                                         getattr(embedder, "batch_size", 32), flow_gaps):
+            batch = prepared.batch
+            if prepared.flow is not None:  # global motion already computed next to decoding
+                chunks.append(embedder.embed_mixed([(batch.crops, stream, prepared.flow)])[0])
+            else:
+                chunks.append(embedder.embed(batch.crops, stream))
             stamps.append(batch.timestamps_s)
             if progress is not None:
                 progress.update(len(batch.crops))
@@ -160,8 +230,6 @@ def window_probabilities(
     Returns:
         (start_s, end_s, probs (C,)) for each window that contains at least one frame.
     """
-    import torch
-
     spans = []
     for start in window_starts(duration_s, window_s, stride_s):
         end = min(start + window_s, duration_s) if duration_s > 0 else start + window_s
@@ -177,9 +245,14 @@ def window_probabilities(
         for i, (_, _, idx) in enumerate(chunk):
             x[i, : len(idx)] = embeddings[idx]
             lengths[i] = len(idx)
-        with torch.inference_mode():
-            logits = net(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
-            probs = logits.float().softmax(dim=1).cpu().numpy()  # (B, C)
+        if hasattr(net, "probabilities"):  # an exported head (vidgru.exported.OnnxClipHead): no torch
+            probs = net.probabilities(x, lengths)
+        else:
+            import torch
+
+            with torch.inference_mode():
+                logits = net(torch.from_numpy(x).to(device), torch.from_numpy(lengths).to(device))
+                probs = logits.float().softmax(dim=1).cpu().numpy()  # (B, C)
         out.extend((start, end, p) for (start, end, _), p in zip(chunk, probs))
     return out
 
@@ -207,7 +280,8 @@ class ClipClassifier:
     """A trained clip model together with the backbone it was trained on.
 
     Args:
-        checkpoint: a loaded :class:`~vidgru.temporal.ClipCheckpoint`.
+        checkpoint: a loaded :class:`~vidgru.temporal.ClipCheckpoint`, or an exported model
+            (:class:`~vidgru.exported.ExportedClipModel`: ONNX Runtime on the CPU, no torch).
         window_s, stride_s, sample_fps: override the sampling the model was trained with.
         weights: backbone weights override (a path), e.g. when the model used custom weights.
         device, precision, runtime, batch_size: passed to the embedder (see
@@ -218,7 +292,7 @@ class ClipClassifier:
 
     def __init__(
         self,
-        checkpoint: ClipCheckpoint,
+        checkpoint: ClipCheckpoint | ExportedClipModel,
         *,
         window_s: float | None = None,
         stride_s: float | None = None,
@@ -234,14 +308,21 @@ class ClipClassifier:
         tags: bool = False,
         tag_threshold: float = 0.1,
     ) -> None:
-        from vidgru.backbone import create_embedder, resolve_device
-
         self.checkpoint = checkpoint
+        exported = hasattr(checkpoint, "head")  # an ExportedClipModel
         self.class_names = list(checkpoint.class_names)
         sampling = checkpoint.sampling.replace(sample_fps=sample_fps, window_s=window_s, stride_s=stride_s)
         self.window_s, self.stride_s, self.sample_fps = sampling.window_s, sampling.stride_s, sampling.sample_fps
         bb = checkpoint.backbone
-        if embedder is None:
+        if exported:
+            if runtime == "torch" or device not in ("auto", "cpu"):
+                raise ConfigError(f"{checkpoint.folder} is an exported model: it runs with ONNX Runtime on the CPU "
+                                  "(no --runtime torch or --device)")
+            if embedder is None:
+                embedder = checkpoint.embedder(batch_size=batch_size)
+        elif embedder is None:
+            from vidgru.backbone import create_embedder
+
             custom = bb.weights.startswith("custom-")
             if custom and weights is None:
                 raise ConfigError(
@@ -252,14 +333,20 @@ class ClipClassifier:
                 precision=precision, batch_size=batch_size, spatial_grid=bb.spatial_grid,
                 motion=MotionSpec.from_dict(bb.motion) if bb.motion else None,
             )
-        if embedder.embed_dim != checkpoint.model.embed_dim:
+        expected_dim = checkpoint.embed_dim if exported else checkpoint.model.embed_dim
+        if embedder.embed_dim != expected_dim:
             raise CheckpointError(
-                f"model expects {checkpoint.model.embed_dim}-d embeddings but backbone {embedder.name} gives "
-                f"{embedder.embed_dim}"
+                f"model expects {expected_dim}-d embeddings but backbone {embedder.name} gives {embedder.embed_dim}"
             )
         self.embedder = embedder
-        self.device = resolve_device(device)
-        self.net = checkpoint.build(self.device)
+        if exported:
+            self.device = "cpu"
+            self.net = checkpoint.head()
+        else:
+            from vidgru.backbone import resolve_device
+
+            self.device = resolve_device(device)
+            self.net = checkpoint.build(self.device)
         self.shots: ShotFinder | None = None
         if shot_detector != "none" or tags:
             from vidgru.shots import ShotFinder
@@ -269,7 +356,12 @@ class ClipClassifier:
 
     @classmethod
     def from_path(cls, path: str | Path | None, **kwargs) -> ClipClassifier:
-        """Load ``path``, or the packaged default model when ``path`` is None."""
+        """Load ``path`` (a checkpoint, or a folder written by ``vidgru export``), or the packaged default model
+        when ``path`` is None."""
+        from vidgru.exported import ExportedClipModel, is_export
+
+        if is_export(path):
+            return cls(ExportedClipModel.load(path), **kwargs)
         from vidgru.temporal import load_checkpoint
 
         return cls(load_checkpoint(path if path is not None else default_model_path()), **kwargs)
@@ -332,9 +424,12 @@ class ClipClassifier:
         state is carried from one stride to the next, so each frame is processed once and context persists.
         Runs until the source ends or the caller stops iterating. ``source_options`` go to
         :class:`~vidgru.video.VideoSource` (e.g. ``live=True``, ``capture_factory``)."""
-        import torch
-
         from vidgru.video import VideoSource
+
+        if hasattr(self.net, "probabilities"):  # an exported head: the same loop in numpy
+            yield from self._stream_exported(source, fps=fps, **source_options)
+            return
+        import torch
 
         stateful = hasattr(self.net, "forward_stream")
         per_stride = max(1, round(self.stride_s * self.sample_fps))
@@ -352,6 +447,25 @@ class ClipClassifier:
                     else:
                         logits = self.net(x)
                 p = logits.float().softmax(dim=1)[0].cpu().numpy()
+                k = int(p.argmax())
+                yield WindowPrediction(float(batch.timestamps_s[0]), float(batch.timestamps_s[-1]),
+                                       self.class_names[k], float(p[k]), p)
+
+    def _stream_exported(self, source: str | int, *, fps: float | None = None, **source_options
+                         ) -> Iterator[WindowPrediction]:
+        """:meth:`stream` for an exported model: the GRU state carried through the ONNX head."""
+        from vidgru.video import VideoSource
+
+        per_stride = max(1, round(self.stride_s * self.sample_fps))
+        hidden, prev = None, None
+        motion = self.embedder.new_stream()
+        with VideoSource(source, sample_fps=self.sample_fps, fps=fps, **source_options) as src:
+            for batch in crop_batches(src, self.embedder.preprocess, per_stride):
+                if len(batch.crops) < per_stride:
+                    break  # the source ended inside a stride
+                x = self.embedder.embed(batch.crops, motion)[None]  # (1, T, D)
+                p, hidden = self.net.stream(x, hidden, prev)
+                prev = x[:, -1]
                 k = int(p.argmax())
                 yield WindowPrediction(float(batch.timestamps_s[0]), float(batch.timestamps_s[-1]),
                                        self.class_names[k], float(p[k]), p)

@@ -336,6 +336,37 @@ def shots(inputs, config_file, quiet, **kwargs) -> None:
         sys.exit(EXIT_SOME_FAILED)
 
 
+# ---------------------------------------------------------------------------------------------- export
+
+
+@cli.command("export")
+@click.argument("model")
+@click.option("--format", "fmt", default="onnx", show_default=True, type=click.Choice(["onnx"]),
+              help="Export format.")
+@click.option("--out", "out_dir", required=True, metavar="DIR",
+              help="Folder to write (ONNX files + model.json); an earlier export there is replaced.")
+def export(model, fmt, out_dir) -> None:
+    """Export a clip classifier or a tracking state model to ONNX.
+
+    MODEL is a .pt from `vidgru train` or `vidgru train-motion` (or `default` / `default-state-model` for the
+    shipped ones). A clip classifier becomes trunk.onnx (the backbone) and head.onnx (the GRU, hidden state in
+    and out), a state model state_step.onnx; model.json says how to preprocess and sample. Both run in ONNX
+    Runtime and OpenCV's DNN module; `vidgru classify --model DIR` runs an exported classifier without PyTorch.
+    The files are checked against PyTorch before the folder is written.
+
+    \b
+    Examples:
+      vidgru export my_model.pt --out my_model_onnx/
+      vidgru classify clip.mp4 --model my_model_onnx/
+    """
+    from vidgru.export import export_model
+    from vidgru.paths import CLIP_MODEL, STATE_MODEL, shipped_model
+
+    source = {"default": shipped_model(CLIP_MODEL), "default-state-model": shipped_model(STATE_MODEL)}.get(model, model)
+    manifest = export_model(source, out_dir, fmt=fmt)
+    click.echo(f"wrote {out_dir}: {', '.join(manifest['files'].values())} and model.json ({manifest['kind']})")
+
+
 # ----------------------------------------------------------------------------------------------- train
 
 @cli.command()

@@ -133,6 +133,44 @@ def atomic_path(target: str | Path, *, sync: bool = False) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(target: str | Path, *, replace_if: str | None = None) -> Iterator[Path]:
+    """Like :func:`atomic_path`, for a folder: yield an empty temporary folder beside ``target``; on a normal exit
+    it becomes ``target``, on an exception it is removed and ``target`` is left as it was. An existing ``target``
+    is replaced only when it holds the file ``replace_if`` (a folder this writer made before); anything else
+    there is refused before any work.
+
+    Raises:
+        ConfigError: ``target`` exists and is not a folder that may be replaced.
+        VidgruError: the files could not be stored (:data:`WRITE_ERRNOS`).
+    """
+    target = Path(target)
+    if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or
+                                                    (replace_if and (target / replace_if).is_file()))):
+        raise ConfigError(f"{target} exists and is not an earlier export; remove it or choose another folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}{PARTIAL}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.{os.getpid()}.old")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in WRITE_ERRNOS:
+            raise write_error(target, exc) from exc
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_bytes_atomic(path: str | Path, data: bytes, *, sync: bool = False) -> None:
     with atomic_path(path, sync=sync) as tmp:
         tmp.write_bytes(data)

@@ -28,14 +28,11 @@ from __future__ import annotations
 import functools
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from vidgru.errors import ConfigError
-
-if TYPE_CHECKING:
-    import torch
 
 SHIFT_RADIUS = 1  # displacements of -1..1 feature-map cells
 
@@ -105,59 +102,153 @@ def _regions(h: int, w: int, quadrants: bool) -> list[tuple[int, int, int, int]]
 
 
 @functools.lru_cache(maxsize=16)
-def _shift_averaging_matrix(h: int, w: int, quadrants: bool, device: str) -> torch.Tensor:
-    """(h*w*h*w, regions * 9): column (region, dy, dx) averages the cosines sim[i, j] of every pair (cur cell
-    i, prev cell j = i displaced by (-dy, -dx)) with both cells inside the region, i.e. content that moved
+def _shift_averaging_matrix(h: int, w: int, quadrants: bool) -> np.ndarray:
+    """(h*w*h*w, regions * 9) float32: column (region, dy, dx) averages the cosines sim[i, j] of every pair (cur
+    cell i, prev cell j = i displaced by (-dy, -dx)) with both cells inside the region, i.e. content that moved
     by (dx, dy) cells between the two frames."""
-    import torch
-
     r = SHIFT_RADIUS
     columns = []
     for y0, y1, x0, x1 in _regions(h, w, quadrants):
         for dy in range(-r, r + 1):
             for dx in range(-r, r + 1):
-                col = torch.zeros(h * w * h * w)
+                col = np.zeros(h * w * h * w, np.float32)
                 ys = range(y0 + max(0, dy), y1 + min(0, dy))
                 xs = range(x0 + max(0, dx), x1 + min(0, dx))
                 pairs = [(y * w + x) * h * w + (y - dy) * w + (x - dx) for y in ys for x in xs]
                 col[pairs] = 1.0 / len(pairs)
                 columns.append(col)
-    return torch.stack(columns, dim=1).to(device)
+    return np.stack(columns, axis=1)
 
 
-def _shift_correlations(cur: torch.Tensor, prev: torch.Tensor, quadrants: bool) -> torch.Tensor:
-    """cur, prev: (N, C, h, w) unit vectors per cell -> (N, regions * 9) mean cosine per region and
-    displacement (dy, dx in -1..1, row-major), from one cell-to-cell similarity matrix per frame."""
-    import torch
+@functools.lru_cache(maxsize=16)
+def _resampling_matrices(h: int, w: int, scales: tuple[float, ...]) -> np.ndarray:
+    """(len(scales), h*w, h*w) float32: row i of matrix s gives the weights of the prev cells that bilinear
+    resampling about the centre at scale s (``grid_sample``'s rule: align_corners=False, border padding) mixes
+    into cell i. Resampling a map is then a matrix product over its cells."""
+    out = np.zeros((len(scales), h * w, h * w), np.float32)
+    for k, s in enumerate(scales):
+        for y in range(h):
+            for x in range(w):
+                # output cell centre in normalised coordinates, scaled, back to input pixel coordinates
+                gx, gy = s * ((2 * x + 1) / w - 1), s * ((2 * y + 1) / h - 1)
+                ix = min(max(((gx + 1) * w - 1) / 2, 0.0), w - 1.0)  # border padding clamps the sample point
+                iy = min(max(((gy + 1) * h - 1) / 2, 0.0), h - 1.0)
+                x0, y0 = int(np.floor(ix)), int(np.floor(iy))
+                fx, fy = ix - x0, iy - y0
+                for yy, wy in ((y0, 1 - fy), (y0 + 1, fy)):
+                    for xx, wx in ((x0, 1 - fx), (x0 + 1, fx)):
+                        if wy * wx > 0 and yy < h and xx < w:
+                            out[k, y * w + x, yy * w + xx] += wy * wx
+    return out
 
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency; without it the products are only slower under load
+        return None
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS uses one thread. The products here are many small (hw x C x hw) ones, which
+    a multi-threaded OpenBLAS runs up to 100x slower on a busy machine (its threads spin against the backbone's and
+    the decoder's); the pipeline is parallel across stages instead."""
+    import contextlib
+
+    ctl = _blas_controller()
+    return contextlib.nullcontext() if ctl is None else ctl.limit(limits=1, user_api="blas")
+
+
+def unit_cells(maps):
+    """(N, C, h, w) feature maps -> (N, C, h*w) float32 with each cell's C-vector scaled to unit length (numpy, or a
+    torch tensor on its device)."""
+    xp = _namespace(maps)
+    flat = (maps.float() if xp is not np else np.asarray(maps, np.float32)).reshape(maps.shape[0], maps.shape[1], -1)
+    return flat / (xp.einsum("nci,nci->ni", flat, flat) ** 0.5).clip(1e-12)[:, None, :]
+
+
+def gram(units):
+    """(N, C, hw) unit cells -> (N, hw, hw) cosines between the cells of each map (kept per frame: a frame is
+    the earlier one of several pairs)."""
+    return units.swapaxes(1, 2) @ units
+
+
+def pair_descriptors(cur, prev, spec: MotionSpec, *, prev_gram=None):
+    """Descriptors for one gap: cur, prev (N, C, h, w) unit-normalised maps -> (N, K / len(gaps)) (numpy or
+    torch in, the same kind out). ``prev_gram``: ``gram`` of prev's cells when already known.
+
+    Everything comes from the (hw, hw) cell-to-cell cosine matrix of the pair, so one (hw x C x hw) product per
+    pair is the whole cost: shift correlations average its entries along displacements; the cosine of cur with
+    prev resampled at scale s is sum_j W_s[i, j] sim[i, j] over the resampled cell's norm, which the Gram
+    matrix of prev's cells gives (sqrt(W_s G W_s^T) on the diagonal)."""
     n, c, h, w = cur.shape
-    sim = torch.bmm(cur.flatten(2).transpose(1, 2), prev.flatten(2))  # (N, hw, hw): cos(cur i, prev j)
-    return sim.flatten(1) @ _shift_averaging_matrix(h, w, quadrants, str(cur.device))
+    on_device = _on_device(cur)
+    cur_x = (cur.float() if on_device else _numpy(cur)).reshape(n, c, h * w)
+    prev_x = (prev.float() if on_device else _numpy(prev)).reshape(n, c, h * w)
+    with one_blas_thread():
+        out = _pair_rows(cur_x, prev_x, gram(prev_x) if spec.scales and prev_gram is None else prev_gram,
+                         (h, w), spec)
+    return _like(out, cur) if not isinstance(cur, np.ndarray) else out
 
 
-def _scale_correlations(cur: torch.Tensor, prev: torch.Tensor, scales: tuple[float, ...]) -> torch.Tensor:
-    """(N, C, h, w) -> (N, len(scales)): cosine between cur and prev resampled about the centre."""
-    import torch
-    import torch.nn.functional as F
-
+def _pair_rows(cur, prev, prev_gram, size: tuple[int, int], spec: MotionSpec):
+    """cur, prev (N, C, hw) unit cells -> (N, per-gap feature-map descriptors) float32 (numpy, or torch on the
+    maps' device)."""
+    xp = _namespace(cur)
+    h, w = size
     n = cur.shape[0]
-    out = []
-    for s in scales:
-        theta = cur.new_tensor([[s, 0.0, 0.0], [0.0, s, 0.0]]).expand(n, 2, 3)
-        grid = F.affine_grid(theta, list(prev.shape), align_corners=False)
-        warped = F.normalize(F.grid_sample(prev, grid, align_corners=False, padding_mode="border"), dim=1)
-        out.append((cur * warped).sum(dim=1).mean(dim=(-1, -2)))
-    return torch.stack(out, dim=-1)
+    sim = cur.swapaxes(1, 2) @ prev  # (N, hw, hw): cos(cur cell i, prev cell j)
+    parts = [sim.reshape(n, -1) @ _constant(_shift_averaging_matrix(h, w, spec.quadrants), cur)]
+    if spec.scales:
+        mats = _constant(_resampling_matrices(h, w, tuple(spec.scales)), cur)  # (S, hw, hw)
+        dots = xp.einsum("sij,nij->nsi", mats, sim)  # (N, S, hw): cur_i . (resampled prev)_i
+        sq = ((mats[None] @ prev_gram[:, None]) * mats[None]).sum(-1)  # |resampled prev cell i|^2
+        parts.append((dots / (sq.clip(0.0) ** 0.5).clip(1e-12)).mean(-1))
+    return _cat(parts)
 
 
-def pair_descriptors(cur: torch.Tensor, prev: torch.Tensor, spec: MotionSpec) -> torch.Tensor:
-    """Descriptors for one gap: cur, prev (N, C, h, w) unit-normalised maps -> (N, K / len(gaps))."""
+def _namespace(x):
+    """numpy for arrays, torch for tensors."""
+    if isinstance(x, np.ndarray):
+        return np
     import torch
 
-    parts = [_shift_correlations(cur, prev, spec.quadrants)]
-    if spec.scales:
-        parts.append(_scale_correlations(cur, prev, spec.scales))
+    return torch
+
+
+def _on_device(x) -> bool:
+    """A torch tensor on an accelerator: its descriptors are computed there."""
+    return not isinstance(x, np.ndarray) and x.device.type != "cpu"
+
+
+def _cat(parts: list):
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts, axis=-1).astype(np.float32, copy=False)
+    import torch
+
     return torch.cat(parts, dim=-1)
+
+
+def _constant(a: np.ndarray, like):
+    """A fixed numpy matrix as the kind (and device) of ``like``."""
+    return a if isinstance(like, np.ndarray) else _like(a, like)
+
+
+def _numpy(x) -> np.ndarray:
+    """A torch tensor (any device) or array -> float32 numpy."""
+    if isinstance(x, np.ndarray):
+        return x.astype(np.float32, copy=False)
+    return x.detach().float().cpu().numpy()
+
+
+def _like(a, ref):
+    """numpy ``a`` (or a tensor) as a tensor on ``ref``'s device."""
+    import torch
+
+    t = a if not isinstance(a, np.ndarray) else torch.from_numpy(np.ascontiguousarray(a))
+    return t.to(ref.device)
 
 
 def _gray(crop: np.ndarray) -> np.ndarray:
@@ -227,25 +318,47 @@ class GlobalMotionStream:
     oldest available frame stands in, as in :class:`MotionStream`.
     """
 
-    def __init__(self, gaps: tuple[int, ...]) -> None:
+    def __init__(self, gaps: tuple[int, ...], *, workers: int = 1) -> None:
         self.gaps = tuple(gaps)
+        self.workers = max(1, int(workers))
+        self._pool = None
         self._frames: deque = deque(maxlen=max(self.gaps))  # (grey frame, its corners), oldest first
+
+    def __del__(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=False)
 
     @property
     def dim(self) -> int:
         return len(self.gaps) * len(FLOW_NAMES)
 
     def update(self, crops: np.ndarray) -> np.ndarray:
-        """crops: (N, H, W, 3) uint8 RGB -> (N, len(gaps) * len(FLOW_NAMES)) float32, gap-major."""
+        """crops: (N, H, W, 3) uint8 RGB -> (N, len(gaps) * len(FLOW_NAMES)) float32, gap-major.
+
+        With ``workers`` > 1 the frame pairs are tracked in that many threads (OpenCV releases the GIL); the
+        rows are the same."""
         offset = len(self._frames)
         new = [_gray(c) for c in crops]
         frames = [*self._frames, *((g, corners(g)) for g in new)]  # each frame's corners found once
         out = np.zeros((len(crops), self.dim), np.float32)
         k = len(FLOW_NAMES)
-        for g_idx, gap in enumerate(self.gaps):
-            for i in range(len(crops)):
-                prev, prev_corners = frames[max(offset + i - gap, 0)]
-                out[i, g_idx * k : (g_idx + 1) * k] = global_motion(prev, frames[offset + i][0], prev_corners)
+        pairs = [(g_idx, i, max(offset + i - gap, 0)) for g_idx, gap in enumerate(self.gaps)
+                 for i in range(len(crops))]
+
+        def one(pair: tuple[int, int, int]) -> None:
+            g_idx, i, j = pair
+            prev, prev_corners = frames[j]
+            out[i, g_idx * k : (g_idx + 1) * k] = global_motion(prev, frames[offset + i][0], prev_corners)
+
+        if self.workers > 1 and len(pairs) > 1:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vidgru-flow")
+            list(self._pool.map(one, pairs))
+        else:
+            for pair in pairs:
+                one(pair)
         for f in frames[-self._frames.maxlen :]:
             self._frames.append(f)
         return out
@@ -269,17 +382,14 @@ class MotionStream:
         if self._flow is not None:
             self._flow = GlobalMotionStream(self.spec.gaps)
 
-    def update(self, maps: torch.Tensor, crops: np.ndarray | None = None, *,
-               flow: np.ndarray | None = None) -> torch.Tensor:
-        """maps: (N, C, h, w) feature maps of the next N frames -> (N, spec.dim) float32.
+    def update(self, maps, crops: np.ndarray | None = None, *, flow: np.ndarray | None = None):
+        """maps: (N, C, h, w) feature maps of the next N frames (a torch tensor or a numpy array) -> (N, spec.dim)
+        float32 of the same kind (a tensor on the maps' device).
 
         With ``spec.flow``, also give either ``crops`` -- (N, H, W, 3) uint8 RGB, the backbone's input crops of
         the same frames -- or ``flow``, their rows already computed by a :class:`GlobalMotionStream` of this
         sequence (use one or the other for a whole sequence).
         """
-        import torch
-        import torch.nn.functional as F
-
         n = maps.shape[0]
         if self.spec.flow:
             if flow is None:
@@ -290,20 +400,45 @@ class MotionStream:
             elif flow.shape != (n, len(self.spec.gaps) * len(FLOW_NAMES)):
                 raise ConfigError(f"precomputed global motion has shape {flow.shape}, expected "
                                   f"({n}, {len(self.spec.gaps) * len(FLOW_NAMES)})")
-        cur = F.normalize(maps.float(), dim=1)
-        past = list(self._history)  # oldest first, each (C, h, w)
-        seq = torch.cat([torch.stack(past), cur]) if past else cur  # (P + N, C, h, w)
+        if _on_device(maps):  # computed where the feature maps are (a GPU): no copy to the host
+            return self.update_rows(maps.detach(), None if flow is None else _like(np.asarray(flow, np.float32), maps))
+        with one_blas_thread():
+            out = self.update_rows(_numpy(maps), flow)
+        return out if isinstance(maps, np.ndarray) else _like(out, maps)
+
+    def update_rows(self, maps, flow=None):
+        """:meth:`update` on numpy maps (N, C, h, w) with the global-motion rows (N, len(gaps) * 11) already
+        computed (None without ``spec.flow``) -> (N, spec.dim) float32 (torch tensors on one device in, a tensor
+        there out). Each frame's unit cells and their Gram matrix are computed once and kept for the later frames
+        that pair with it."""
+        xp = _namespace(maps)
+        n, c, h, w = maps.shape
+        cur = unit_cells(maps)  # (N, C, hw)
+        grams = gram(cur) if self.spec.scales else None  # (N, hw, hw)
+        past = list(self._history)  # oldest first, each (unit cells (C, hw), gram (hw, hw) or None)
         offset = len(past)
+        seq = xp.concatenate([xp.stack([p[0] for p in past]), cur]) if past else cur  # (P + N, C, hw)
+        seq_gram = None
+        if grams is not None:
+            seq_gram = xp.concatenate([xp.stack([p[1] for p in past]), grams]) if past else grams
         k = len(FLOW_NAMES)
         rows = []
         for g_idx, gap in enumerate(self.spec.gaps):
-            idx = (torch.arange(offset, offset + n) - gap).clamp(min=0)
-            rows.append(pair_descriptors(cur, seq[idx], self.spec))
+            idx = np.clip(np.arange(offset, offset + n) - gap, 0, None)
+            if xp is not np:
+                idx = xp.from_numpy(idx).to(maps.device)
+            rows.append(_pair_rows(cur, seq[idx], None if seq_gram is None else seq_gram[idx], (h, w), self.spec))
             if self.spec.flow:
-                rows.append(torch.from_numpy(np.ascontiguousarray(flow[:, g_idx * k : (g_idx + 1) * k])).to(cur.device))
-        for frame in cur[-self._history.maxlen :]:
-            self._history.append(frame)
-        return torch.cat(rows, dim=-1)
+                part = flow[:, g_idx * k : (g_idx + 1) * k]
+                rows.append(np.asarray(part, np.float32) if xp is np else part.float())
+        keep = self._history.maxlen
+        for i in range(max(0, n - keep), n):
+            self._history.append((_copy(cur[i]), None if grams is None else _copy(grams[i])))
+        return _cat(rows)
+
+
+def _copy(x):
+    return x.copy() if isinstance(x, np.ndarray) else x.clone()
 
 
 def descriptor_permutation(spec: MotionSpec, *, flip_x: bool = False, flip_y: bool = False,

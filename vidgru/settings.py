@@ -114,8 +114,9 @@ TAG_THRESHOLD_HELP = "Content tags: the least mean probability over a shot for a
 class ClassifySettings:
     """Settings of ``vidgru classify``. ``None`` for a sampling value means "as the model was trained"."""
 
-    model: str | None = setting(None, "Trained clip model (.pt from `vidgru train`). Default: the camera-motion "
-                                      "model shipped with vidgru.", path=True)
+    model: str | None = setting(None, "Trained clip model (.pt from `vidgru train`, or a folder from `vidgru "
+                                      "export`: ONNX Runtime, no PyTorch). Default: the camera-motion model "
+                                      "shipped with vidgru.", path=True)
     window_s: float | None = setting(None, "Window length in seconds. Default: as the model was trained.")
     stride_s: float | None = setting(None, "Seconds between window starts. Default: as the model was trained.")
     sample_fps: float | None = setting(None, "Frames per second fed to the model. Default: as the model was "

@@ -222,6 +222,14 @@ class BackboneEmbedder:
                 out.append(features.cpu().numpy())
         return np.concatenate(out)
 
+    def appearance(self, crops: np.ndarray) -> np.ndarray:
+        """The backbone alone -- trunk and pooling, no motion descriptors -- on one batch of crops (n, s, s, 3)
+        uint8 RGB -> (n, appearance_dim) float32 (what ``benchmarks/classify_speed.py`` calls backbone-only)."""
+        import torch
+
+        with torch.inference_mode(), self._autocast():
+            return self._pooled(self._feature_maps(self._to_input(crops))).cpu().numpy()
+
     def _feature_maps(self, x: torch.Tensor) -> torch.Tensor:
         """The trunk on a batch (B, 3, H, W) -> (B, C, h, w). When the device runs out of memory, the batch is
         split in halves (and ``batch_size`` lowered for later calls) until it fits; results are the same."""

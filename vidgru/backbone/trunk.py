@@ -107,6 +107,8 @@ class OnnxTrunk:
         onnxruntime = require_onnxruntime()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # Idle intra-op threads sleep instead of spinning: decoding and corner tracking run beside the trunk.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

@@ -203,8 +203,16 @@ def settings_fingerprint(settings: dict[str, Any]) -> str:
 
 
 def file_digest(path: str | Path) -> str:
-    """The first 16 hex digits of a file's sha256 (a model or weights file in the settings hash)."""
-    return sha256_file(path, 16)
+    """The first 16 hex digits of a file's sha256 (a model or weights file in the settings hash); for a folder (a
+    model from `vidgru export`), of its files' names and contents."""
+    path = Path(path)
+    if not path.is_dir():
+        return sha256_file(path, 16)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode() + b"\0")
+        sha256_update_file(h, f)
+    return h.hexdigest()[:16]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
