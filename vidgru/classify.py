@@ -347,6 +347,10 @@ class ClipClassifier:
 
             self.device = resolve_device(device)
             self.net = checkpoint.build(self.device)
+        if exported:  # the lean runtime stays torch-free: no ImageNet head in an export, no PyTorch shot model
+            tags = False
+            if shot_detector == "auto":
+                shot_detector = "rules"
         self.shots: ShotFinder | None = None
         if shot_detector != "none" or tags:
             from vidgru.shots import ShotFinder
