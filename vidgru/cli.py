@@ -267,7 +267,7 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
 def _classify_images(inputs, cfg: ClassifySettings, quiet: bool) -> None:
     from tqdm import tqdm
 
-    from vidgru.image_classify import classify_image_files, image_classifier_for
+    from vidgru.image_classify import check_image_outputs, classify_image_files, image_classifier_for
     from vidgru.stills import expand_image_inputs
 
     paths, bad = expand_image_inputs(inputs)
@@ -275,6 +275,7 @@ def _classify_images(inputs, cfg: ClassifySettings, quiet: bool) -> None:
         click.echo(f"error: {reason}", err=True)
     if not paths:
         sys.exit(EXIT_SOME_FAILED if bad else EXIT_ERROR)
+    check_image_outputs(paths, cfg)  # before the backbone loads
     clf = image_classifier_for(cfg)
     echo = (lambda s: click.echo(s, err=True)) if cfg.json == "-" else click.echo
 

@@ -95,6 +95,20 @@ def image_classifier_for(cfg: ClassifySettings) -> ImageClassifier:
                                      runtime=cfg.runtime, batch_size=cfg.batch_size)
 
 
+def check_image_outputs(paths: Sequence[str], cfg: ClassifySettings) -> None:
+    """Refuse, before any work, outputs an image run cannot write: ``--out-video`` (no video to draw on), and
+    ``--json``/``--csv`` paths that :func:`vidgru.fileio.check_outputs` refuses (e.g. one of the images).
+
+    Raises:
+        ConfigError: naming the flag.
+    """
+    if cfg.out_video:
+        raise ConfigError("--out-video: an image model labels still images; there is no video to write "
+                          "(use --json or --csv)")
+    check_outputs([("--json", cfg.json, "file"), ("--csv", cfg.csv, "file")],
+                  inputs=[*paths, cfg.model, cfg.weights])
+
+
 def classify_image_files(paths: Sequence[str], clf: ImageClassifier, cfg: ClassifySettings, *,
                          on_result: Callable[[ImageResult], None] | None = None,
                          on_error: Callable[[str, VidgruError], None] | None = None,
@@ -109,11 +123,7 @@ def classify_image_files(paths: Sequence[str], clf: ImageClassifier, cfg: Classi
     """
     from vidgru.sinks import CsvSink, JsonlSink
 
-    if cfg.out_video:
-        raise ConfigError("--out-video: an image model labels still images; there is no video to write "
-                          "(use --json or --csv)")
-    check_outputs([("--json", cfg.json, "file"), ("--csv", cfg.csv, "file")],
-                  inputs=[*paths, cfg.model, cfg.weights])
+    check_image_outputs(paths, cfg)
     failures: list[str] = []
     batch = max(1, clf.embedder.batch_size)
     with contextlib.ExitStack() as stack:

@@ -37,11 +37,14 @@ def _header_size(path: Path) -> tuple[int, int] | None:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib, a dependency
         return None
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the size is all we ask; we judge it ourselves
     try:
         with Image.open(path) as im:
             return int(im.size[0]), int(im.size[1])
     except Exception:  # noqa: BLE001 - not an image Pillow knows; OpenCV decides below
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _to_uint8(img: np.ndarray) -> np.ndarray:
