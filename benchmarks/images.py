@@ -8,6 +8,7 @@ Two tasks, both from Fashion-MNIST (Zalando Research, MIT licence; `apt-get inst
 - arrangement: 28 x 56 canvases holding an item of footwear and a top side by side, each mirrored at random;
   the class is which side the footwear is on (vidgru/train/photo_sets.py). Training canvases are built from
   training-split articles, test canvases from test-split articles.
+- arrangement_random: the same on 84 x 84 canvases, each article at a random place in its half.
 
 Every head is trained by the same `vidgru train` command (same cached cells, split, seed, epochs, optimiser and
 early stopping) and scored by `vidgru eval` on the test folder, which no model saw. The data folders are written
@@ -33,13 +34,18 @@ HEAD_NAMES = {"gru": "region GRU (7x7 cells, row- + column-major, bidirectional)
 
 
 def prepare(work: Path, args) -> dict[str, Path]:
-    tasks = {"categories": work / "fashion", "arrangement": work / "arrangement"}
+    tasks = {"categories": work / "fashion", "arrangement": work / "arrangement",
+             "arrangement_random": work / "arrangement_random"}
     if not (tasks["categories"] / "test").is_dir():
         write_categories(tasks["categories"] / "train", "train", args.per_class_train, seed=0, root=args.fmnist)
         write_categories(tasks["categories"] / "test", "test", args.per_class_test, seed=1, root=args.fmnist)
     if not (tasks["arrangement"] / "test").is_dir():
         write_arrangement(tasks["arrangement"] / "train", "train", args.arrangement_train, seed=2, root=args.fmnist)
         write_arrangement(tasks["arrangement"] / "test", "test", args.arrangement_test, seed=3, root=args.fmnist)
+    if not (tasks["arrangement_random"] / "test").is_dir():
+        for split, count, seed in (("train", args.arrangement_train, 4), ("test", args.arrangement_test, 5)):
+            write_arrangement(tasks["arrangement_random"] / split, split, count, seed=seed, root=args.fmnist,
+                              placement="random")
     return tasks
 
 
@@ -62,7 +68,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=8)
     parser.add_argument("--hidden-size", type=int, default=128)
-    parser.add_argument("--tasks", default="categories,arrangement")
+    parser.add_argument("--tasks", default="categories,arrangement,arrangement_random")
     args = parser.parse_args()
     work = Path(args.work)
     tasks = prepare(work, args)
@@ -86,7 +92,7 @@ def main() -> None:
             result = json.loads(report.read_text())
             rows.append((task, head, result["n"], result["accuracy"], result.get("top5_accuracy"),
                          result["macro_f1"], seconds))
-            print(f"{task:<12} {head:<7} test images {result['n']}: top-1 {100 * result['accuracy']:.1f}%", flush=True)
+            print(f"{task:<18} {head:<7} test images {result['n']}: top-1 {100 * result['accuracy']:.1f}%", flush=True)
     print()
     print("| task | model | test images | top-1 | top-5 | macro-F1 | train s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

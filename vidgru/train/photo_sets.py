@@ -6,11 +6,13 @@ package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``; ``apt-
 dataset-fashion-mnist``) or any folder holding the four ``*-idx*-ubyte.gz`` files.
 
 - :func:`write_categories`: a class-balanced slice of one split, in its 10 classes.
-- :func:`write_arrangement`: a task where only the spatial arrangement tells the classes apart. Each image is
-  a 28 x 56 canvas holding two real articles side by side: one item of footwear (sandal, sneaker, ankle boot)
-  and one top (T-shirt/top, pullover, coat, shirt), each mirrored left-right at random; the class says which
-  side the footwear is on (``footwear_left`` or ``footwear_right``). Both classes contain exactly the same kind
-  of content, so a classifier of pooled (order-less) features can only guess.
+- :func:`write_arrangement`: a task where only the spatial arrangement tells the classes apart. Each image
+  holds two real articles, one item of footwear (sandal, sneaker, ankle boot) and one top (T-shirt/top,
+  pullover, coat, shirt), each mirrored left-right at random, on a black canvas; the class says which side the
+  footwear is on (``footwear_left`` or ``footwear_right``). Both classes hold the same kind of content.
+  ``placement="fixed"``: a 28 x 56 canvas, the two articles side by side, filling it. ``placement="random"``:
+  an 84 x 84 canvas, each article at a random place inside its own half (so neither the distance to the border
+  nor to the other article says which side is which).
 """
 
 from __future__ import annotations
@@ -96,16 +98,25 @@ def write_categories(out: str | Path, split: str, per_class: int, *, seed: int =
     return len(picked)
 
 
-def arrangement_image(footwear: np.ndarray, top: np.ndarray, footwear_left: bool, rng: np.random.Generator
-                      ) -> np.ndarray:
-    """Two (28, 28) grey items -> one (28, 56) canvas, each item mirrored left-right with probability 1/2."""
+def arrangement_image(footwear: np.ndarray, top: np.ndarray, footwear_left: bool, rng: np.random.Generator, *,
+                      placement: str = "fixed") -> np.ndarray:
+    """Two (28, 28) grey items, each mirrored left-right with probability 1/2 -> one canvas: (28, 56) with the
+    items side by side (``fixed``) or (84, 84) with each item at a random place in its half (``random``)."""
     items = [img[:, ::-1] if rng.random() < 0.5 else img for img in (footwear, top)]
     left, right = items if footwear_left else items[::-1]
-    return np.ascontiguousarray(np.concatenate([left, right], axis=1))
+    if placement == "fixed":
+        return np.ascontiguousarray(np.concatenate([left, right], axis=1))
+    if placement != "random":
+        raise ValueError(f"placement: {placement!r} is not fixed or random")
+    canvas = np.zeros((84, 84), np.uint8)
+    for half, item in ((0, left), (42, right)):
+        y, x = int(rng.integers(0, 84 - 28 + 1)), half + int(rng.integers(0, 42 - 28 + 1))
+        canvas[y:y + 28, x:x + 28] = item
+    return canvas
 
 
 def write_arrangement(out: str | Path, split: str, per_class: int, *, seed: int = 0,
-                      root: str | Path = FASHION_MNIST_DIR) -> int:
+                      root: str | Path = FASHION_MNIST_DIR, placement: str = "fixed") -> int:
     """Write ``per_class`` canvases of each arrangement class (:data:`ARRANGEMENT_CLASSES`) built from the images
     of ``split`` as ``out/<class>/<split>_<footwear index>_<top index>.png``. Every source image is used at most
     once, so no article appears in two canvases. Returns the number of images written."""
@@ -119,5 +130,6 @@ def write_arrangement(out: str | Path, split: str, per_class: int, *, seed: int 
     for k, (s, t) in enumerate(zip(shoes, tops)):
         left = k < per_class
         name = ARRANGEMENT_CLASSES[0 if left else 1]
-        _write_png(Path(out) / name / f"{split}_{s:05d}_{t:05d}.png", arrangement_image(x[s], x[t], left, rng))
+        _write_png(Path(out) / name / f"{split}_{s:05d}_{t:05d}.png", arrangement_image(x[s], x[t], left, rng,
+                                                                                        placement=placement))
     return n
