@@ -151,13 +151,13 @@ class TrainSettings:
 
     data: str | None = setting(None, "Labelled clips or images: DATA_DIR/<class>/<videos or images> or a CSV/TXT "
                                      "list of path,label.", path=True)
-    data_kind: str = setting("auto", "clips, images, or auto: images when the class folders (or the list) hold "
-                                     "image files, each one a sample (an image model); clips otherwise.")
     out: str = setting("model.pt", "Where to write the model checkpoint (metrics JSON and PNG plots go next to "
                                    "it).", path=True)
     val_dir: str | None = setting(None, "A separate validation data set (same layout); otherwise a stratified "
                                         "split of DATA_DIR.", path=True)
     val_fraction: float = setting(0.2, "Share of each class held out for validation when there is no --val-dir.")
+    data_kind: str = setting("auto", "clips, images, or auto: images when the class folders (or the list) hold "
+                                     "image files, each one a sample (an image model); clips otherwise.")
     # embedding
     backbone: str = setting("mobilenet_v2", "Frame embedder: " + ", ".join(BACKBONE_NAMES) + ".")
     weights: str | None = setting(None, "Backbone weights: a torchvision weights id, a .pth file, or 'none' for "
