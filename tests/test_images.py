@@ -279,3 +279,19 @@ def test_training_settings_for_images_are_validated():
         TrainSettings(image_grid=0)
     with pytest.raises(ConfigError, match="data_kind"):
         TrainSettings(data_kind="frames")
+
+
+def test_train_tells_image_data_sets_from_clip_data_sets(tmp_path):
+    from vidgru.train.images import data_kind, load_image_set
+
+    for name in ("cat/a.png", "cat/more/b.jpg", "dog/c.png"):
+        _write(tmp_path / "photos" / name, np.zeros((20, 20, 3), np.uint8))
+    for name in ("pan/clip1/0.png", "pan/clip1/1.png", "static/clip2/0.png"):  # image folders: one clip each
+        _write(tmp_path / "clips" / name, np.zeros((20, 20, 3), np.uint8))
+    (tmp_path / "list.csv").write_text("path,label\nphotos/cat/a.png,cat\nphotos/dog/c.png,dog\n")
+    assert data_kind(TrainSettings(data=str(tmp_path / "photos"))) == "images"
+    assert data_kind(TrainSettings(data=str(tmp_path / "list.csv"))) == "images"
+    assert data_kind(TrainSettings(data=str(tmp_path / "clips"))) == "clips"
+    assert data_kind(TrainSettings(data=str(tmp_path / "clips"), data_kind="images")) == "images"
+    photos = load_image_set(tmp_path / "photos")
+    assert photos.class_names == ["cat", "dog"] and len(photos.samples) == 3  # every image under a class folder
