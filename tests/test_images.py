@@ -295,3 +295,17 @@ def test_train_tells_image_data_sets_from_clip_data_sets(tmp_path):
     assert data_kind(TrainSettings(data=str(tmp_path / "clips"), data_kind="images")) == "images"
     photos = load_image_set(tmp_path / "photos")
     assert photos.class_names == ["cat", "dog"] and len(photos.samples) == 3  # every image under a class folder
+
+
+def test_photos_are_turned_as_their_exif_orientation_says(tmp_path):
+    from PIL import Image
+
+    pixels = np.zeros((20, 40, 3), np.uint8)  # stored landscape: red left half, blue right half
+    pixels[:, :20, 0] = 255
+    pixels[:, 20:, 2] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    Image.fromarray(pixels).save(tmp_path / "portrait.jpg", exif=exif, quality=95)
+    shown = read_image(tmp_path / "portrait.jpg")
+    assert shown.shape == (40, 20, 3)  # portrait
+    assert shown[5, 10, 0] > 200 and shown[35, 10, 2] > 200  # the left half is now on top

@@ -6,6 +6,7 @@ An image model (:mod:`vidgru.regions`) reads each image on its own, so a folder 
 :func:`read_image` accepts what real photo collections contain and refuses the rest with one
 :class:`~vidgru.errors.ImageReadError` line naming the file:
 
+- photos are turned as their EXIF orientation tag says (phone portraits are stored sideways);
 - grey-scale (1 channel) is repeated to 3 channels; 4-channel images are composited over black (the alpha
   channel is a mask, not a colour); 16-bit and floating-point images are scaled to 8 bits;
 - unreadable, empty, corrupt or truncated files, and files that are not images, are refused;
@@ -31,8 +32,9 @@ MIN_SIDE_PX = 16
 MAX_PIXELS = 100_000_000  # 100 megapixels: ~300 MB decoded; larger files are almost always mistakes or bombs
 
 
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the file header without decoding the pixels (None when Pillow cannot tell)."""
+def _header(path: Path) -> tuple[int, int, int] | None:
+    """(width, height, EXIF orientation 1-8) from the file header without decoding the pixels (None when Pillow
+    cannot tell)."""
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib, a dependency
@@ -40,11 +42,35 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the size is all we ask; we judge it ourselves
     try:
         with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
+            try:
+                orientation = int(im.getexif().get(0x0112, 1))
+            except Exception:  # noqa: BLE001 - a damaged EXIF block: take the pixels as stored
+                orientation = 1
+            return int(im.size[0]), int(im.size[1]), orientation if 1 <= orientation <= 8 else 1
     except Exception:  # noqa: BLE001 - not an image Pillow knows; OpenCV decides below
         return None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
+
+
+def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels (H, W, C) the way the EXIF orientation tag says the photo is meant to be seen (phone
+    cameras store portraits sideways and set this tag)."""
+    if orientation == 2:
+        return img[:, ::-1]
+    if orientation == 3:
+        return img[::-1, ::-1]
+    if orientation == 4:
+        return img[::-1]
+    if orientation == 5:
+        return img.transpose(1, 0, 2)
+    if orientation == 6:
+        return np.rot90(img, k=-1)
+    if orientation == 7:
+        return img[::-1, ::-1].transpose(1, 0, 2)
+    if orientation == 8:
+        return np.rot90(img, k=1)
+    return img
 
 
 def _to_uint8(img: np.ndarray) -> np.ndarray:
@@ -81,18 +107,21 @@ def read_image(path: str | Path, *, min_side_px: int = MIN_SIDE_PX, max_pixels: 
         size = p.stat().st_size
         if size == 0:
             raise ImageReadError(f"{where}: the file is empty (0 bytes)")
-        header = _header_size(p)
+        header = _header(p)
         if header is not None and header[0] * header[1] > max_pixels:
             raise ImageReadError(f"{where}: too large ({header[0]} x {header[1]} pixels, "
                                  f"{header[0] * header[1] / 1e6:.0f} MP; at most {max_pixels / 1e6:.0f} MP)")
         data = np.fromfile(p, dtype=np.uint8)
     except OSError as exc:
         raise ImageReadError(f"{where}: {exc.strerror or exc}") from None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION) if len(data) else None
+    # UNCHANGED keeps alpha and 16 bits (and ignores EXIF orientation, applied below from the header).
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if len(data) else None
     if img is None or img.size == 0:
         raise ImageReadError(f"{where}: not a decodable image (corrupt, truncated or not an image file)")
     if img.ndim == 2:
         img = img[:, :, None]
+    if header is not None:
+        img = _orient(img, header[2])
     h, w, c = img.shape
     if h * w > max_pixels:
         raise ImageReadError(f"{where}: too large ({w} x {h} pixels; at most {max_pixels / 1e6:.0f} MP)")
