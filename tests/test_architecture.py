@@ -20,11 +20,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("vidgru.errors", "vidgru.choices", "vidgru.paths", "vidgru.fileio", "vidgru.types",
               "vidgru.settings")),
     ("formats", ("vidgru.video", "vidgru.mot", "vidgru.motion_features", "vidgru.checkpoint", "vidgru.sinks",
-                 "vidgru.track.boxes", "vidgru.track.association", "vidgru.track.kalman")),
+                 "vidgru.track.boxes", "vidgru.track.association", "vidgru.track.kalman", "vidgru.stills")),
     ("models", ("vidgru.backbone", "vidgru.temporal", "vidgru.detect", "vidgru.analytics",
                 "vidgru.track.gru_motion", "vidgru.track.tracker", "vidgru.shots",
-                "vidgru.exported")),
-    ("stages", ("vidgru.classify", "vidgru.track.pipeline")),
+                "vidgru.exported", "vidgru.regions")),
+    ("stages", ("vidgru.classify", "vidgru.track.pipeline", "vidgru.image_classify")),
     ("jobs", ("vidgru.train", "vidgru.batch", "vidgru.metrics", "vidgru.export")),
     ("edge", ("vidgru.config", "vidgru.cli", "vidgru.__main__")),
 ]
@@ -143,7 +143,7 @@ def test_the_rule_catches_an_upward_import(graph):
 def test_importing_the_command_line_and_the_stages_does_no_heavy_work():
     """Nothing at import: the CLI, the stages and the batch package load neither torch nor a model."""
     code = ("import sys, vidgru.cli, vidgru.classify, vidgru.track.pipeline, vidgru.batch, vidgru.detect, "
-            "vidgru.backbone, vidgru.video, vidgru.shots, vidgru.exported\n"
+            "vidgru.backbone, vidgru.video, vidgru.shots, vidgru.exported, vidgru.image_classify, vidgru.stills\n"
             "print(sorted(m for m in ('torch', 'torchvision', 'onnxruntime', 'ray') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

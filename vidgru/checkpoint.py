@@ -46,6 +46,24 @@ def load_payload(path: str | Path, *, format: str, version: int, what: str, hint
     return payload
 
 
+KINDS = {"vidgru.clip-classifier": "clip", "vidgru.image-classifier": "image"}
+
+
+def model_kind(path: str | Path) -> str:
+    """What a classifier file is for: ``"clip"`` (videos, :mod:`vidgru.temporal`) or ``"image"`` (still
+    images, :mod:`vidgru.regions`), from its ``kind`` field (or, for files written before it, its format).
+
+    Raises:
+        CheckpointError: not a vidgru classifier checkpoint (or unreadable; see :func:`read_torch_file`).
+    """
+    path = Path(path)
+    payload = read_torch_file(path, f"cannot load model {path}", expected="a vidgru checkpoint")
+    kind = payload.get("kind", KINDS.get(payload.get("format"))) if isinstance(payload, dict) else None
+    if kind not in ("clip", "image"):
+        raise CheckpointError(f"cannot load model {path}: not a vidgru clip- or image-classifier checkpoint")
+    return kind
+
+
 def read_torch_file(path: str | Path, context: str, *, expected: str) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU; any failure is one :class:`CheckpointError` line
     ``"<context>: ..."`` saying what the file is not (``expected``, e.g. "a vidgru checkpoint").

@@ -210,11 +210,16 @@ def _print_result(result, top_k: int, out=None) -> None:
 @config_options(ClassifySettings)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def classify(inputs, config_file, quiet, **kwargs) -> None:
-    """Classify whole videos: a label, per-window scores and a timeline of segments.
+    """Classify whole videos (a label, per-window scores and a timeline of segments), or still images with an
+    image model.
 
     INPUTS are video files, folders (every video under them; a folder of images is one sequence), image
     globs in quotes ('frames/*.jpg'), camera indices or stream URLs (live: prints a line per window until
     stopped). A bad input is reported and skipped; the exit code is then 1.
+
+    With an image model (--model from `vidgru train IMAGE_DIR`), every image is classified on its own: a
+    folder means every image under it, recursively, and --json writes one object per image (image, label,
+    score, scores). Unreadable, corrupt, too small or too large images: one error line each, the rest go on.
 
     Outputs are checked before any work (an output may not be an input) and written whole. A truncated or
     corrupt video: the results of the frames that decoded are kept, with a warning, exit code 1.
@@ -224,13 +229,18 @@ def classify(inputs, config_file, quiet, **kwargs) -> None:
       vidgru classify clip.mp4
       vidgru classify a.mp4 b.avi frames_dir/ --model my_model.pt --json -
       vidgru classify videos/ --csv results.csv --out-video annotated/
+      vidgru classify photo.jpg more/*.png --model photos.pt --json -
     """
     from tqdm import tqdm
 
     from vidgru.classify import classifier_for, classify_live, classify_outputs, classify_sources
+    from vidgru.image_classify import is_image_model
     from vidgru.video import expand_inputs, is_live_source
 
     cfg = build_config(ClassifySettings, config_file, **_overrides(ClassifySettings, kwargs))
+    if is_image_model(cfg.model):
+        _classify_images(inputs, cfg, quiet)
+        return
     sources, failures = [], []
     for item in inputs:
         try:
@@ -367,6 +377,35 @@ def export(model, fmt, out_dir) -> None:
     click.echo(f"wrote {out_dir}: {', '.join(manifest['files'].values())} and model.json ({manifest['kind']})")
 
 
+def _classify_images(inputs, cfg: ClassifySettings, quiet: bool) -> None:
+    from tqdm import tqdm
+
+    from vidgru.image_classify import check_image_outputs, classify_image_files, image_classifier_for
+    from vidgru.stills import expand_image_inputs
+
+    paths, bad = expand_image_inputs(inputs)
+    for _item, reason in bad:
+        click.echo(f"error: {reason}", err=True)
+    if not paths:
+        sys.exit(EXIT_SOME_FAILED if bad else EXIT_ERROR)
+    check_image_outputs(paths, cfg)  # before the backbone loads
+    clf = image_classifier_for(cfg)
+    echo = (lambda s: click.echo(s, err=True)) if cfg.json == "-" else click.echo
+
+    def show(result) -> None:
+        ranked = sorted(result.scores.items(), key=lambda kv: -kv[1])[1:cfg.top_k]
+        others = ", ".join(f"{k} {v:.2f}" for k, v in ranked)
+        echo(f"{result.image}: {result.label} ({result.score:.2f})" + (f"   [{others}]" if others else ""))
+
+    with tqdm(total=len(paths), desc="classifying", unit="image", disable=quiet, leave=False) as bar:
+        failures = classify_image_files(paths, clf, cfg, on_result=show, progress=bar,
+                                        on_error=lambda path, exc: click.echo(f"error: {exc}", err=True))
+    total = len(paths) + len(bad)
+    if failures or bad:
+        click.echo(f"{len(failures) + len(bad)} of {total} inputs failed", err=True)
+        sys.exit(EXIT_SOME_FAILED)
+
+
 # ----------------------------------------------------------------------------------------------- train
 
 @cli.command()
@@ -375,27 +414,38 @@ def export(model, fmt, out_dir) -> None:
 @config_options(TrainSettings, skip=("data",))
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def train(data_dir, config_file, quiet, **kwargs) -> None:
-    """Train a clip classifier on DATA_DIR/<class_name>/<videos> (or a CSV/TXT list of path,label).
+    """Train a clip classifier on DATA_DIR/<class_name>/<videos> (or a CSV/TXT list of path,label), or an
+    image classifier when the class folders (or the list) hold image files: each image is then one sample.
 
-    Frame embeddings are computed once and cached, so later runs with other GRU settings take seconds.
+    Frame embeddings (for images: 7 x 7 maps of backbone cells) are computed once and cached, so later runs
+    with other model settings take seconds. An image model is a region GRU (--head gru), a linear probe
+    (--head linear) or an MLP on pooled features (--head mlp). Images that cannot be read: one error line
+    each, training goes on without them, exit code 1.
 
     \b
     Examples:
       vidgru train clips/ --out my_model.pt
       vidgru train clips/ --head mean --out baseline.pt      # order-less baseline
+      vidgru train photos/ --out photos.pt                   # photos/<class>/*.jpg: region GRU
+      vidgru train photos/ --head linear --out probe.pt      # linear-probe baseline
       vidgru train --config configs/train.yaml --epochs 30
     """
     from vidgru.metrics import format_report
-    from vidgru.train.loop import train_clip_model
+    from vidgru.train.images import train_model
 
     cfg = build_config(TrainSettings, config_file, data=data_dir, **_overrides(TrainSettings, kwargs))
-    result = train_clip_model(cfg, progress=not quiet)
+    kind, result = train_model(cfg, progress=not quiet)
     click.echo(f"best epoch {result.best_epoch}, validation:")
-    click.echo(format_report(result.val_report))
+    click.echo(format_report(result.val_report, unit=kind))
     click.echo(f"model:   {result.checkpoint}")
     click.echo(f"metrics: {result.metrics_path}")
     click.echo(f"plots:   {result.curves_png}, {result.confusion_png}")
     click.echo(f"took {result.seconds:.1f} s")
+    if kind == "images" and result.skipped:
+        for _path, reason in result.skipped:
+            click.echo(f"error: {reason}", err=True)
+        click.echo(f"{len(result.skipped)} images could not be read and were left out", err=True)
+        sys.exit(EXIT_SOME_FAILED)
 
 
 # ------------------------------------------------------------------------------------------------ eval
@@ -403,7 +453,7 @@ def train(data_dir, config_file, quiet, **kwargs) -> None:
 
 @cli.command("eval")
 @click.argument("data_dir")
-@click.option("--model", help="Trained clip model. Default: the shipped camera-motion model.")
+@click.option("--model", help="Trained clip or image model. Default: the shipped camera-motion model.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--runtime", default="auto", show_default=True, type=click.Choice(RUNTIMES),
               help="Backbone runtime (auto: ONNX Runtime on a CPU when installed).")
@@ -413,16 +463,18 @@ def train(data_dir, config_file, quiet, **kwargs) -> None:
 @click.option("--confusion-png", metavar="PATH", help="Write the confusion matrix as a PNG here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def eval_(data_dir, model, device, runtime, weights, cache_dir, report_path, confusion_png, quiet) -> None:
-    """Accuracy, per-class precision/recall/F1 and the confusion matrix of a model on a labelled data set
-    (same layout as for `vidgru train`)."""
-    from vidgru.classify import ClipClassifier
-    from vidgru.fileio import write_text_atomic
+    """Accuracy (top-1, and top-5 with more than 5 classes), per-class precision/recall/F1 and the confusion
+    matrix of a model on a labelled data set (same layout as for `vidgru train`: clips for a clip model,
+    images for an image model). Inputs that cannot be read: one error line each, exit code 1."""
+    from vidgru.fileio import check_outputs, write_text_atomic
     from vidgru.metrics import format_report, plot_confusion
-    from vidgru.train.loop import evaluate_clip_model
+    from vidgru.train.images import evaluate_model
 
-    clf = ClipClassifier.from_path(model, device=device, runtime=runtime, weights=weights)
-    result = evaluate_clip_model(clf, data_dir, cache_dir=cache_dir, progress=not quiet)
-    click.echo(format_report(result.report))
+    check_outputs([("--report", report_path, "file"), ("--confusion-png", confusion_png, "file")],
+                  inputs=[data_dir, model, weights])
+    result = evaluate_model(model, data_dir, device=device, runtime=runtime, weights=weights, cache_dir=cache_dir,
+                            progress=not quiet)
+    click.echo(format_report(result.report, unit=result.unit))
     for _path, reason in result.failed:
         click.echo(f"error: {reason}", err=True)
     if report_path:

@@ -15,6 +15,10 @@ class VideoOpenError(VidgruError):
     """A video source cannot be opened or yields no decodable frames."""
 
 
+class ImageReadError(VidgruError):
+    """A still image cannot be read, or is one an image model cannot use (too small, too large)."""
+
+
 class ConfigError(VidgruError):
     """A configuration key or value is not valid."""
 

@@ -93,11 +93,11 @@ def classification_report(probs: np.ndarray, y_true: Sequence[int], class_names:
     )
 
 
-def format_report(report: ClassificationReport) -> str:
-    """A plain-text table of a :class:`ClassificationReport`."""
+def format_report(report: ClassificationReport, unit: str = "clips") -> str:
+    """A plain-text table of a :class:`ClassificationReport` (``unit``: what was classified, clips or images)."""
     names = report.class_names
     width = max(12, *(len(n) for n in names))
-    lines = [f"clips: {report.n}   top-1 accuracy: {100 * report.accuracy:.1f}%"]
+    lines = [f"{unit}: {report.n}   top-1 accuracy: {100 * report.accuracy:.1f}%"]
     if report.top5_accuracy is not None:
         lines[0] += f"   top-5: {100 * report.top5_accuracy:.1f}%"
     lines.append(f"{'class':<{width}}  precision  recall     f1  support")

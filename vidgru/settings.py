@@ -22,6 +22,7 @@ from typing import Any
 from vidgru.choices import (
     BACKBONE_NAMES,
     BATCH_TASKS,
+    DATA_KINDS,
     EXECUTORS,
     HEADS,
     POOLINGS,
@@ -191,13 +192,15 @@ class ShotsSettings:
 class TrainSettings:
     """Settings of ``vidgru train``: data, embedding, model and optimisation."""
 
-    data: str | None = setting(None, "Labelled clips: DATA_DIR/<class>/<videos> or a CSV/TXT list of path,label.",
-                               path=True)
+    data: str | None = setting(None, "Labelled clips or images: DATA_DIR/<class>/<videos or images> or a CSV/TXT "
+                                     "list of path,label.", path=True)
     out: str = setting("model.pt", "Where to write the model checkpoint (metrics JSON and PNG plots go next to "
                                    "it).", path=True)
     val_dir: str | None = setting(None, "A separate validation data set (same layout); otherwise a stratified "
                                         "split of DATA_DIR.", path=True)
     val_fraction: float = setting(0.2, "Share of each class held out for validation when there is no --val-dir.")
+    data_kind: str = setting("auto", "clips, images, or auto: images when the class folders (or the list) hold "
+                                     "image files, each one a sample (an image model); clips otherwise.")
     # embedding
     backbone: str = setting("mobilenet_v2", "Frame embedder: " + ", ".join(BACKBONE_NAMES) + ".")
     weights: str | None = setting(None, "Backbone weights: a torchvision weights id, a .pth file, or 'none' for "
@@ -220,8 +223,9 @@ class TrainSettings:
     window_s: float = setting(2.0, "Seconds of video per training sample and per classification window.")
     stride_s: float = setting(1.0, "Seconds between classification windows (stored in the model).")
     # model
-    head: str = setting("gru", "gru (temporal model) or mean (order-less baseline: mean of frame embeddings -> "
-                               "linear).")
+    head: str = setting("gru", "Clips: gru (temporal model) or mean (order-less baseline: mean of frame "
+                               "embeddings -> linear). Images: gru (region GRU over the cells of the feature "
+                               "map), linear (linear probe on pooled features) or mlp (pooled features -> MLP).")
     appearance: bool = setting(True, "Feed appearance features to the GRU (turn off for content-agnostic tasks "
                                      "like camera motion).")
     proj_dim: int = setting(256, "Size of the projection before the GRU.")
@@ -230,6 +234,10 @@ class TrainSettings:
     bidirectional: bool = setting(False, "Bidirectional GRU.")
     pooling: str = setting("attention", "How GRU outputs become one vector: last, mean or attention.")
     dropout: float = setting(0.2, "Dropout probability.")
+    image_grid: int = setting(7, "Images: the backbone's feature map pooled to g x g cells, read by the region GRU "
+                                 "as g*g steps (7: MobileNetV2's own 7 x 7 map at 224 x 224).")
+    flip_augment: bool = setting(False, "Images: mirror half the training images left-right by permuting their "
+                                        "cached cells (labels kept: leave off when left and right differ).")
     # optimisation
     epochs: int = setting(60, "Maximum epochs.")
     batch_size: int = setting(32, "Windows per optimisation step.")
@@ -251,7 +259,8 @@ class TrainSettings:
     def __post_init__(self) -> None:
         _check_numbers(self)
         _check_positive(self, "sample_fps", "max_frames", "window_s", "stride_s", "proj_dim", "hidden_size",
-                        "num_layers", "epochs", "batch_size", "lr", "patience", "spatial_grid")
+                        "num_layers", "epochs", "batch_size", "lr", "patience", "spatial_grid", "image_grid")
+        _check_choice(self, "data_kind", DATA_KINDS)
         _check_choice(self, "backbone", BACKBONE_NAMES)
         _check_choice(self, "head", HEADS)
         _check_choice(self, "pooling", POOLINGS)

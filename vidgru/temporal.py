@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from vidgru.checkpoint import check_tensors, load_payload, save_payload
-from vidgru.choices import HEADS, POOLINGS
+from vidgru.choices import CLIP_HEADS, POOLINGS
 from vidgru.errors import CheckpointError, ConfigError
 from vidgru.settings import TrainSettings
 from vidgru.types import EmbedderSpec, Sampling
@@ -57,8 +57,9 @@ class ClipModelConfig:
         return self.embed_dim - self.app_dim
 
     def __post_init__(self) -> None:
-        if self.head not in HEADS:
-            raise ConfigError(f"head: {self.head!r} is not one of {', '.join(HEADS)}")
+        if self.head not in CLIP_HEADS:
+            raise ConfigError(f"head: {self.head!r} is not a clip-model head ({', '.join(CLIP_HEADS)}); "
+                              "linear and mlp are for image models")
         if self.pooling not in POOLINGS:
             raise ConfigError(f"pooling: {self.pooling!r} is not one of {', '.join(POOLINGS)}")
         for name in ("embed_dim", "num_classes", "proj_dim", "hidden_size", "num_layers"):
@@ -246,6 +247,7 @@ def save_checkpoint(path: str | Path, ckpt: ClipCheckpoint) -> None:
         "sampling": ckpt.sampling.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in ckpt.state_dict.items()},
         "extra": ckpt.extra,
+        "kind": "clip",
     }, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
 
 

@@ -173,6 +173,22 @@ class ShotList:
 
 
 @dataclass(frozen=True)
+class ImageResult:
+    """The classification of one still image by an image model: the top label, its probability and every
+    class's probability."""
+
+    image: str
+    label: str
+    score: float
+    scores: dict[str, float]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (the JSON Lines record written by ``vidgru classify --json`` for an image model)."""
+        return {"image": self.image, "label": self.label, "score": round(self.score, 6),
+                "scores": {k: round(v, 6) for k, v in self.scores.items()}}
+
+
+@dataclass(frozen=True)
 class ClipResult:
     """The classification of one whole video."""
 

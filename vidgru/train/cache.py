@@ -92,3 +92,40 @@ class EmbeddingCache:
         except OSError as exc:
             raise ConfigError(f"cache_dir {self.root}: cannot write {entry.name} ({exc.strerror or exc})") from None
         return result
+
+    # ------------------------------------------------------------------------------------ still images
+    # An image's entry holds its cell map ``cells`` (grid*grid, C) float16, keyed by the image's content, the
+    # embedder identity and how the image became the backbone's input (:func:`vidgru.regions.input_spec`).
+
+    def image_key(self, path: str | Path, identity: dict, inputs: dict) -> str:
+        meta = {"v": CACHE_VERSION, "content": sha256_file(path), "embedder": identity, "image": inputs}
+        return sha256_json(meta, 40)
+
+    def _entry(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def load_cells(self, key: str) -> np.ndarray | None:
+        """The cached (grid*grid, C) float16 cells under ``key``, or None (a damaged entry is removed)."""
+        entry = self._entry(key)
+        if not entry.is_file():
+            return None
+        try:
+            with np.load(entry) as z:
+                cells = z["cells"]
+        except (OSError, ValueError, KeyError):
+            entry.unlink(missing_ok=True)
+            return None
+        self.hits += 1
+        return cells
+
+    def store_cells(self, key: str, cells: np.ndarray) -> np.ndarray:
+        """Store (grid*grid, C) cells as float16 and return what later runs will load (float16)."""
+        self.misses += 1
+        stored = cells.astype(np.float16)
+        entry = self._entry(key)
+        try:
+            with atomic_path(entry) as tmp:
+                np.savez(tmp, cells=stored)
+        except OSError as exc:
+            raise ConfigError(f"cache_dir {self.root}: cannot write {entry.name} ({exc.strerror or exc})") from None
+        return stored

@@ -181,6 +181,7 @@ class TrainResult:
     val_report: ClassificationReport
     history: list[dict]
     seconds: float
+    skipped: tuple[tuple[str, str], ...] = ()  # (path, reason) of inputs that could not be read
 
 
 def _seed_everything(seed: int) -> None:
@@ -340,7 +341,8 @@ def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResul
     plot_curves(history, curves_png)
     plot_confusion(report.confusion, names, confusion_png,
                    title=f"validation, best epoch {best['epoch']}")
-    return TrainResult(out, metrics_path, curves_png, confusion_png, best["epoch"], report, history, seconds)
+    return TrainResult(out, metrics_path, curves_png, confusion_png, best["epoch"], report, history, seconds,
+                       skipped=tuple(train_data.failed + val_data.failed))
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,7 @@ class EvalResult:
     report: ClassificationReport
     failed: list[tuple[str, str]]
     predictions: list[dict]
+    unit: str = "clips"  # what was classified: clips or images
 
 
 def evaluate_clip_model(classifier, data: str | Path, *, cache_dir: str | None = None,
