@@ -160,7 +160,7 @@ def is_image_model(path: str | Path | None) -> bool:
     that are no checkpoint at all, is False: the clip-model loader then reports what is wrong with it."""
     from vidgru.checkpoint import model_kind
 
-    if path is None:
+    if path is None or Path(path).is_dir():  # the default model, or a folder written by `vidgru export`
         return False
     try:
         return model_kind(path) == "image"
