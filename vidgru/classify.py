@@ -548,6 +548,29 @@ def classify_outputs(sources: Sequence[str], cfg: ClassifySettings) -> dict[str,
     return targets
 
 
+class _ResultSinks:
+    """The JSON Lines and CSV outputs of a run over many inputs, each opened at the first result (a run in which
+    every input fails writes no file) and closed with ``stack``."""
+
+    def __init__(self, stack: contextlib.ExitStack, json_path: str | None, csv_path: str | None,
+                 header: Sequence[str], rows: Callable) -> None:
+        self._stack, self._json, self._csv, self._header, self._rows = stack, json_path, csv_path, header, rows
+        self._jsonl = self._table = None
+
+    def write(self, result) -> None:
+        from vidgru.sinks import CsvSink, JsonlSink
+
+        if self._json and self._jsonl is None:
+            self._jsonl = self._stack.enter_context(JsonlSink(self._json))
+        if self._csv and self._table is None:
+            self._table = self._stack.enter_context(CsvSink(self._csv, self._header))
+        if self._jsonl:
+            self._jsonl.write_record(result.to_dict())
+        if self._table:
+            for row in self._rows(result):
+                self._table.write_row(row)
+
+
 def classify_sources(sources: Sequence[str], clf: ClipClassifier, cfg: ClassifySettings, *,
                      progress: Callable[[str], Any] | None = None,
                      on_result: Callable[[ClipResult], None] | None = None,
@@ -559,12 +582,12 @@ def classify_sources(sources: Sequence[str], clf: ClipClassifier, cfg: ClassifyS
     corrupt) is classified from the frames that decoded and reported through ``on_incomplete``. The JSON and
     CSV files are created with the first result (none when every source fails). ``progress(name)`` returns a
     tqdm-like bar for one source (closed here). Returns the sources that failed."""
-    from vidgru.sinks import CLASSIFY_CSV_HEADER, CsvSink, JsonlSink, classify_csv_rows
+    from vidgru.sinks import CLASSIFY_CSV_HEADER, classify_csv_rows
 
     failures = []
     video_targets = classify_outputs(sources, cfg)
     with contextlib.ExitStack() as stack:
-        jsonl = table = None
+        sinks = _ResultSinks(stack, cfg.json, cfg.csv, CLASSIFY_CSV_HEADER, classify_csv_rows)
         for source in sources:
             bar = progress(Path(source).name) if progress is not None else None
             cut: list[VideoOpenError] = []
@@ -583,15 +606,7 @@ def classify_sources(sources: Sequence[str], clf: ClipClassifier, cfg: ClassifyS
             finally:
                 if bar is not None:
                     bar.close()
-            if cfg.json and jsonl is None:
-                jsonl = stack.enter_context(JsonlSink(cfg.json))
-            if cfg.csv and table is None:
-                table = stack.enter_context(CsvSink(cfg.csv, CLASSIFY_CSV_HEADER))
-            if jsonl:
-                jsonl.write_record(result.to_dict())
-            if table:
-                for row in classify_csv_rows(result):
-                    table.write_row(row)
+            sinks.write(result)
             if on_result is not None:
                 on_result(result)
             if cut and on_incomplete is not None:
@@ -657,13 +672,13 @@ def shot_sources(sources: Sequence[str], finder: ShotFinder, cfg: ShotsSettings,
     """Find the shots of recorded sources one by one and write ``cfg.json`` (JSON Lines) and ``cfg.csv`` (one row
     per shot), both checked before any work and created with the first result. A source that fails is reported
     through ``on_error`` and skipped. Returns the sources that failed."""
-    from vidgru.sinks import SHOTS_CSV_HEADER, CsvSink, JsonlSink, shots_csv_rows
+    from vidgru.sinks import SHOTS_CSV_HEADER, shots_csv_rows
 
     check_outputs([("--json", cfg.json, "file"), ("--csv", cfg.csv, "file")],
                   inputs=[*sources, cfg.shot_model])
     failures = []
     with contextlib.ExitStack() as stack:
-        jsonl = table = None
+        sinks = _ResultSinks(stack, cfg.json, cfg.csv, SHOTS_CSV_HEADER, shots_csv_rows)
         for source in sources:
             bar = progress(Path(source).name) if progress is not None else None
             try:
@@ -678,15 +693,7 @@ def shot_sources(sources: Sequence[str], finder: ShotFinder, cfg: ShotsSettings,
             finally:
                 if bar is not None:
                     bar.close()
-            if cfg.json and jsonl is None:
-                jsonl = stack.enter_context(JsonlSink(cfg.json))
-            if cfg.csv and table is None:
-                table = stack.enter_context(CsvSink(cfg.csv, SHOTS_CSV_HEADER))
-            if jsonl:
-                jsonl.write_record(result.to_dict())
-            if table:
-                for row in shots_csv_rows(result):
-                    table.write_row(row)
+            sinks.write(result)
             if on_result is not None:
                 on_result(result)
     return failures

@@ -9,7 +9,6 @@ Every head trains the same way on the same cells, so their numbers compare like 
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -26,7 +25,7 @@ from vidgru.settings import TrainSettings
 from vidgru.stills import images_under, is_image_file, read_image
 from vidgru.train.cache import EmbeddingCache
 from vidgru.train.dataset import LabelledSet, Sample, load_labelled_set, stratified_split
-from vidgru.train.loop import EvalResult, TrainResult, _seed_everything
+from vidgru.train.loop import BestEpoch, EvalResult, TrainResult, _seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +215,7 @@ def train_image_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResu
     steps = max(1, math.ceil(n / cfg.batch_size))
 
     history: list[dict] = []
-    best = {"acc": -1.0, "loss": math.inf, "epoch": 0, "state": None}
+    best = BestEpoch(cfg.patience)
     bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
         net.train()
@@ -240,26 +239,21 @@ def train_image_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResu
             total += len(idx)
         sched.step()
         probs = image_probabilities(net, val_data.cells, device=device)
-        val_acc = float((probs.argmax(1) == val_data.labels).mean())
-        val_loss = float(-np.log(np.maximum(probs[np.arange(len(probs)), val_data.labels], 1e-9)).mean())
-        history.append({"epoch": epoch, "train_loss": loss_sum / total, "train_acc": correct / total,
-                        "val_loss": val_loss, "val_acc": val_acc, "lr": sched.get_last_lr()[0]})
-        bar.set_postfix(loss=f"{loss_sum / total:.3f}", val_acc=f"{val_acc:.3f}")
-        if val_acc > best["acc"] or (val_acc == best["acc"] and val_loss < best["loss"]):
-            best = {"acc": val_acc, "loss": val_loss, "epoch": epoch, "state": copy.deepcopy(net.state_dict())}
-        elif epoch - best["epoch"] >= cfg.patience:
-            log.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
+        stop = best.update(epoch, net, probs, val_data.labels, history,
+                           {"train_loss": loss_sum / total, "train_acc": correct / total, "lr": sched.get_last_lr()[0]})
+        bar.set_postfix(loss=f"{loss_sum / total:.3f}", val_acc=f"{history[-1]['val_acc']:.3f}")
+        if stop:
             break
     bar.close()
 
-    net.load_state_dict(best["state"])
+    net.load_state_dict(best.state)
     probs = image_probabilities(net, val_data.cells, device=device)
     report = classification_report(probs, val_data.labels, names)
     out = Path(cfg.out)
     metrics_path = stem.with_name(stem.name + ".metrics.json")
     curves_png = stem.with_name(stem.name + ".curves.png")
     confusion_png = stem.with_name(stem.name + ".confusion.png")
-    extra = {"best_epoch": best["epoch"], "val_accuracy": report.accuracy, "train_images": n,
+    extra = {"best_epoch": best.epoch, "val_accuracy": report.accuracy, "train_images": n,
              "val_images": len(val_data.labels), "seed": cfg.seed, "data": str(cfg.data),
              "flip_augment": cfg.flip_augment}
     save_image_checkpoint(out, ImageCheckpoint(
@@ -267,15 +261,15 @@ def train_image_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResu
         state_dict=net.state_dict(), extra=extra))
     seconds = time.time() - t0
     write_text_atomic(metrics_path, json.dumps({
-        "config": asdict(cfg), "kind": "image", "best_epoch": best["epoch"], "history": history,
+        "config": asdict(cfg), "kind": "image", "best_epoch": best.epoch, "history": history,
         "val": report.to_dict(),
         "skipped_images": [{"path": p, "reason": r} for p, r in train_data.failed + val_data.failed],
         "embedding_cache": {"dir": str(cache.root), "hits": cache.hits, "misses": cache.misses},
         "seconds": round(seconds, 2),
     }, indent=2))
     plot_curves(history, curves_png)
-    plot_confusion(report.confusion, names, confusion_png, title=f"validation, best epoch {best['epoch']}")
-    return TrainResult(out, metrics_path, curves_png, confusion_png, best["epoch"], report, history, seconds,
+    plot_confusion(report.confusion, names, confusion_png, title=f"validation, best epoch {best.epoch}")
+    return TrainResult(out, metrics_path, curves_png, confusion_png, best.epoch, report, history, seconds,
                        skipped=tuple(train_data.failed + val_data.failed))
 
 

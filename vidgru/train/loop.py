@@ -40,6 +40,29 @@ class EmbeddedSet:
     failed: list[tuple[str, str]]
 
 
+class BestEpoch:
+    """Model selection over epochs: keeps the weights of the epoch with the best validation accuracy (ties: lower
+    loss) and says when ``patience`` epochs have passed without one. ``epoch`` and ``state`` are the best's."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.acc, self.loss, self.epoch, self.state = -1.0, math.inf, 0, None
+
+    def update(self, epoch: int, net, probs: np.ndarray, labels: np.ndarray, history: list[dict],
+               train: dict) -> bool:
+        """Score this epoch's validation probabilities (N, C) against ``labels`` (N,), append the epoch to
+        ``history`` (with the ``train`` loss and accuracy), keep the weights if best; True when it is time to stop."""
+        val_acc = float((probs.argmax(1) == labels).mean())
+        val_loss = float(-np.log(np.maximum(probs[np.arange(len(probs)), labels], 1e-9)).mean())
+        history.append({"epoch": epoch, **train, "val_loss": val_loss, "val_acc": val_acc})
+        if val_acc > self.acc or (val_acc == self.acc and val_loss < self.loss):
+            self.acc, self.loss, self.epoch, self.state = val_acc, val_loss, epoch, copy.deepcopy(net.state_dict())
+        elif epoch - self.epoch >= self.patience:
+            log.info("early stop at epoch %d (best %d)", epoch, self.epoch)
+            return True
+        return False
+
+
 def embed_samples(samples: Sequence[Sample], class_names: Sequence[str], embedder, cache: EmbeddingCache, *,
                   sample_fps: float, max_frames: int, progress: bool = True, desc: str = "embedding") -> EmbeddedSet:
     """Embed every clip once (through the cache). Unreadable clips are skipped and reported, not fatal."""
@@ -260,7 +283,7 @@ def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResul
     augment = MotionAugmenter(embedder.motion, embedder.appearance_dim, names) if cfg.motion_augment else None
 
     history: list[dict] = []
-    best = {"acc": -1.0, "loss": math.inf, "epoch": 0, "state": None}
+    best = BestEpoch(cfg.patience)
     bar = tqdm(range(1, cfg.epochs + 1), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
         net.train()
@@ -298,19 +321,14 @@ def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResul
             total += len(pick)
         sched.step()
         probs = clip_probabilities(net, val_data, window_s=cfg.window_s, stride_s=cfg.stride_s, device=device)
-        val_acc = float((probs.argmax(1) == val_data.labels).mean())
-        val_loss = float(-np.log(np.maximum(probs[np.arange(len(probs)), val_data.labels], 1e-9)).mean())
-        history.append({"epoch": epoch, "train_loss": loss_sum / total, "train_acc": correct / total,
-                        "val_loss": val_loss, "val_acc": val_acc, "lr": sched.get_last_lr()[0]})
-        bar.set_postfix(loss=f"{loss_sum / total:.3f}", val_acc=f"{val_acc:.3f}")
-        if val_acc > best["acc"] or (val_acc == best["acc"] and val_loss < best["loss"]):
-            best = {"acc": val_acc, "loss": val_loss, "epoch": epoch, "state": copy.deepcopy(net.state_dict())}
-        elif epoch - best["epoch"] >= cfg.patience:
-            log.info("early stop at epoch %d (best %d)", epoch, best["epoch"])
+        stop = best.update(epoch, net, probs, val_data.labels, history,
+                           {"train_loss": loss_sum / total, "train_acc": correct / total, "lr": sched.get_last_lr()[0]})
+        bar.set_postfix(loss=f"{loss_sum / total:.3f}", val_acc=f"{history[-1]['val_acc']:.3f}")
+        if stop:
             break
     bar.close()
 
-    net.load_state_dict(best["state"])
+    net.load_state_dict(best.state)
     probs = clip_probabilities(net, val_data, window_s=cfg.window_s, stride_s=cfg.stride_s, device=device)
     report = classification_report(probs, val_data.labels, names)
     out = Path(cfg.out)
@@ -319,7 +337,7 @@ def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResul
     curves_png = stem.with_name(stem.name + ".curves.png")
     confusion_png = stem.with_name(stem.name + ".confusion.png")
     extra = {
-        "best_epoch": best["epoch"],
+        "best_epoch": best.epoch,
         "val_accuracy": report.accuracy,
         "train_clips": len(train_data.items),
         "val_clips": len(val_data.items),
@@ -333,15 +351,15 @@ def train_clip_model(cfg: TrainSettings, *, progress: bool = True) -> TrainResul
     ))
     seconds = time.time() - t0
     write_text_atomic(metrics_path, json.dumps({
-        "config": asdict(cfg), "best_epoch": best["epoch"], "history": history, "val": report.to_dict(),
+        "config": asdict(cfg), "best_epoch": best.epoch, "history": history, "val": report.to_dict(),
         "skipped_clips": [{"path": p, "reason": r} for p, r in train_data.failed + val_data.failed],
         "embedding_cache": {"dir": str(cache.root), "hits": cache.hits, "misses": cache.misses},
         "seconds": round(seconds, 2),
     }, indent=2))
     plot_curves(history, curves_png)
     plot_confusion(report.confusion, names, confusion_png,
-                   title=f"validation, best epoch {best['epoch']}")
-    return TrainResult(out, metrics_path, curves_png, confusion_png, best["epoch"], report, history, seconds,
+                   title=f"validation, best epoch {best.epoch}")
+    return TrainResult(out, metrics_path, curves_png, confusion_png, best.epoch, report, history, seconds,
                        skipped=tuple(train_data.failed + val_data.failed))
 
 
