@@ -69,6 +69,7 @@ class KalmanBank:
         self.p_pp = np.zeros((0, 4))
         self.p_pv = np.zeros((0, 4))
         self.p_vv = np.zeros((0, 4))
+        self._fit: tuple[np.ndarray, np.ndarray] | None = None  # predicted boxes xyxy and spread, until the state moves
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -89,26 +90,34 @@ class KalmanBank:
     def likelihood(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """(K, M) how well each detection ``boxes`` (M, 4) xyxy fits the prediction of each track ``rows`` (K,)
         under the filter's error scale (:func:`vidgru.track.association.box_likelihood`); scores unused."""
-        return box_likelihood(cxcywh_to_xyxy(self.pos[rows]), self.spread[rows], boxes)
+        if self._fit is None:
+            self._fit = cxcywh_to_xyxy(self.pos), self.spread
+        predicted, spread = self._fit
+        return box_likelihood(predicted[rows], spread[rows], boxes)
 
     def add(self, boxes: np.ndarray, scores: np.ndarray) -> None:
         new = kf_init(xyxy_to_cxcywh(boxes), self.std_position, self.std_velocity)
         self.pos, self.vel, self.p_pp, self.p_pv, self.p_vv = (
             np.concatenate([old, n]) for old, n in zip(self._state(), new))
+        self._fit = None
 
     def keep(self, mask: np.ndarray) -> None:
         self.pos, self.vel, self.p_pp, self.p_pv, self.p_vv = (a[mask] for a in self._state())
+        self._fit = None
 
     def predict(self) -> np.ndarray:
         if len(self.pos):
             self.pos, self.vel, self.p_pp, self.p_pv, self.p_vv = kf_predict(
                 *self._state(), self.std_position, self.std_velocity)
-        return self.boxes
+        predicted = self.boxes
+        self._fit = predicted, self.spread  # what the association reads until the update
+        return predicted
 
     def update(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, dt_s: float | None = None) -> None:
         """Correct the observed ``rows`` with ``boxes`` (M, 4) xyxy. (Steps are frames; ``dt_s`` is unused.)"""
         if len(rows) == 0:
             return
+        self._fit = None
         state = tuple(a[rows] for a in self._state())
         new = kf_update(*state, xyxy_to_cxcywh(boxes), np.ones((len(rows), 1)), self.std_position)
         for a, n in zip(self._state(), new):
